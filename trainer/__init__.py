@@ -1,0 +1,1 @@
+"""The offline half: event log → sessions → item-interaction embeddings → published artifacts."""

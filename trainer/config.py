@@ -1,0 +1,153 @@
+"""Every training hyper-parameter in one place, with the reason for its default.
+
+A run's full config is written into the manifest of the version it publishes. Values come from
+the defaults below, then a TOML file (same section names), then command-line flags.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from contracts.interactions import LABELS, Interaction
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Section):
+    """How to read the event log."""
+
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"  # auto: by file extension
+    # canonical: our schema; the others read public datasets in their original layout.
+    adapter: Literal["canonical", "taobao", "rees46", "retailrocket"] = "canonical"
+    # A dataset's own interaction names → canonical ones (added to the adapter's own map).
+    interaction_map: dict[str, str] = Field(default_factory=dict)
+    on_bad_rows: Literal["skip", "fail"] = "skip"  # skip: count, report, go on
+    since: datetime | None = None  # keep events at or after this instant
+    until: datetime | None = None  # keep events strictly before this instant
+
+    @field_validator("interaction_map")
+    @classmethod
+    def _canonical_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k: Interaction.parse(v).label for k, v in value.items()}
+
+
+class SessionConfig(_Section):
+    """How events become sessions (the paper's sentences)."""
+
+    gap_minutes: float = Field(30.0, gt=0)  # the usual web-analytics inactivity cut
+    min_pairs: int = Field(4, ge=2)  # the paper drops sessions of 3 or fewer pairs (bounces)
+    # A reload or a double click repeats the same (item, interaction): it is not a new pair.
+    dedupe_consecutive: bool = True
+
+
+class VocabConfig(_Section):
+    """Which tokens get an embedding."""
+
+    # The blog: thresholds per token type work better than one cut. Views are plentiful and
+    # noisy; carts and purchases are rare and precious, so every one is kept.
+    min_count: dict[str, int] = Field(
+        default_factory=lambda: {"view": 2, "favorite": 1, "cart": 1, "purchase": 1}
+    )
+    item_min_count: int = Field(1, ge=1)  # the no-interaction model's item tokens
+
+    @field_validator("min_count")
+    @classmethod
+    def _all_interactions(cls, value: dict[str, int]) -> dict[str, int]:
+        parsed = {Interaction.parse(k).label: int(v) for k, v in value.items()}
+        if any(v < 1 for v in parsed.values()):
+            raise ValueError("min_count values must be >= 1")
+        return {label: parsed.get(label, 1) for label in LABELS}
+
+
+class SGNSConfig(_Section):
+    """Skip-gram with negative sampling (the paper's section 4.2 where it says, word2vec's else)."""
+
+    dim: int = Field(100, ge=2, le=1024)  # paper: d = 100
+    window: int = Field(5, ge=1)  # paper: m = 5, word2vec's sampled shrinking window
+    negatives: int = Field(5, ge=0)  # paper: five random negatives
+    ns_exponent: float = 0.75  # word2vec's unigram^0.75 noise distribution
+    sample: float = Field(1e-3, ge=0)  # frequent-token subsampling; 0 turns it off
+    alpha: float = Field(0.025, gt=0)  # word2vec's starting learning rate for skip-gram
+    min_alpha: float = Field(1e-4, ge=0)  # linear decay ends here
+    epochs: int = Field(5, ge=1)
+    seed: int = 1
+    threads: int = Field(0, ge=0)  # 0: all cores; 1: bit-for-bit reproducible
+
+
+class NegativesConfig(_Section):
+    """The paper's custom negatives (section 4.1.1); docs/training.md says where they enter."""
+
+    hierarchy: bool = True  # (ℓ, j) for every j above i with (ℓ, j) not in the session
+    hierarchy_weight: float = Field(1.0, ge=0)
+    taxonomy: bool = True  # (ℓ', view), ℓ' uniform from ℓ's category, for view-only items
+    taxonomy_count: int = Field(2, ge=0)  # paper: two per view-only item
+    taxonomy_weight: float = Field(1.0, ge=0)
+
+
+class IndexConfig(_Section):
+    """hnswlib indexes, one per candidate interaction (paper: efSearch 256, efC 128, M 64)."""
+
+    similarity: Literal["cosine", "inner_product"] = "cosine"  # in·in cosine, or in·out (eq. 1)
+    M: int = Field(64, ge=2)
+    ef_construction: int = Field(128, ge=1)
+    ef_search: int = Field(256, ge=1)
+    recall_sample: int = Field(1000, ge=1)  # queries checked against brute force
+    recall_k: int = Field(10, ge=1)
+
+
+class PopularConfig(_Section):
+    """The cold-start fallback: popular items overall and per category."""
+
+    top_overall: int = Field(500, ge=1)
+    top_per_category: int = Field(100, ge=1)
+    # A purchase says more than a view; score = sum of these weights over training events.
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"view": 1.0, "favorite": 2.0, "cart": 3.0, "purchase": 5.0}
+    )
+
+
+class PublishConfig(_Section):
+    keep_versions: int = Field(5, ge=1)  # older versions are deleted, never the CURRENT one
+
+
+class TrainConfig(_Section):
+    data: DataConfig = DataConfig()
+    sessions: SessionConfig = SessionConfig()
+    vocab: VocabConfig = VocabConfig()
+    sgns: SGNSConfig = SGNSConfig()
+    negatives: NegativesConfig = NegativesConfig()
+    no_interaction: bool = True  # also train the paper's baseline: one token per item
+    index: IndexConfig = IndexConfig()
+    popular: PopularConfig = PopularConfig()
+    publish: PublishConfig = PublishConfig()
+
+    def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> TrainConfig:
+        """A copy with ``{section: {field: value}}`` replaced; None values are ignored."""
+        merged = self.model_dump()
+        for section, values in overrides.items():
+            merged[section].update({k: v for k, v in values.items() if v is not None})
+        return TrainConfig.model_validate(merged)
+
+
+class ConfigError(ValueError):
+    """The config file is unreadable or holds an impossible value."""
+
+
+def load_config(path: Path | None) -> TrainConfig:
+    """The defaults, updated by the TOML file at ``path`` if given."""
+    if path is None:
+        return TrainConfig()
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+        return TrainConfig.model_validate(raw)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config {path}:\n{exc}") from exc
