@@ -1,0 +1,514 @@
+"""The artifact directory: the only coupling between trainer and service.
+
+Layout (names below are the single source of truth; never spell them elsewhere)::
+
+    DIR/CURRENT                          one line: the version the service should serve
+    DIR/versions/<version>/manifest.json the Manifest: config, data stats, size + sha256 of files
+    DIR/versions/<version>/...           ITEMS, TOKENS, embeddings, index/*.hnsw, POPULAR, ...
+
+A version folder is immutable once published. Publishing is crash-safe: files are written to a
+dot-prefixed temporary folder, fsynced, renamed into ``versions/`` and only then is ``CURRENT``
+replaced by renaming ``CURRENT.tmp`` over it. A crash at any point leaves ``CURRENT`` naming
+either the previous version or the new one, and whichever it names verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from contracts.interactions import LABELS
+
+CURRENT = "CURRENT"
+CURRENT_TMP = "CURRENT.tmp"
+VERSIONS = "versions"
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 1
+
+ITEMS = "items.tsv"
+"""``item_id<TAB>category_id`` per line; line ``i`` is item index ``i``."""
+TOKENS = "tokens.npy"
+"""int64 ``(n_pairs, 3)``: item index, interaction code, count; row = pair (token) index."""
+PAIRS_IN = "embeddings/pairs.in.npy"
+PAIRS_OUT = "embeddings/pairs.out.npy"
+ITEMS_IN = "embeddings/items.in.npy"
+ITEMS_OUT = "embeddings/items.out.npy"
+POPULAR = "popular.json"
+ITEM_INDEX = "item"
+"""Index name of the no-interaction (item-only) model; the others are named by interaction label."""
+
+Similarity = Literal["cosine", "inner_product"]
+Space = Literal["cosine", "ip"]
+SPACES: dict[str, Space] = {"cosine": "cosine", "inner_product": "ip"}
+"""The hnswlib space that implements each similarity."""
+
+_TMP_PREFIX = ".tmp-"
+_DEL_PREFIX = ".del-"
+_STAGING = re.compile(r"^\.(?:tmp|del)-.+-(\d+)$")
+_VERSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SUFFIX_SPACE = 16**6
+_suffix_base = secrets.randbelow(_SUFFIX_SPACE)
+_suffix_counter = itertools.count()
+
+STEPS = (
+    "files-written",
+    "manifest-written",
+    "renamed",
+    "current-tmp-written",
+    "current-replaced",
+    "pruned",
+)
+"""The publish steps, in order, as passed to the ``on_step`` hook."""
+
+PathLike = str | os.PathLike[str]
+
+
+class ArtifactError(Exception):
+    """A version or the CURRENT pointer is unusable; the message says what to do."""
+
+
+class CurrentError(ArtifactError):
+    """``CURRENT`` exists but does not hold a valid version id."""
+
+
+class VersionNotFoundError(ArtifactError):
+    """The named version folder does not exist."""
+
+
+class ManifestError(ArtifactError):
+    """The manifest is missing, unparsable, of another schema, or names another version."""
+
+
+class ManifestMissingError(ManifestError):
+    """No manifest.json: the folder was never published (or was damaged)."""
+
+
+class SchemaVersionError(ManifestError):
+    """The manifest was written by a different (newer or older) format."""
+
+
+class VersionMismatchError(ManifestError):
+    """The manifest's version id differs from its folder name."""
+
+
+class ArtifactFileError(ArtifactError):
+    """A file listed in the manifest is missing or differs from what was published."""
+
+    def __init__(self, message: str, file: str) -> None:
+        super().__init__(message)
+        self.file = file
+
+
+class MissingFileError(ArtifactFileError):
+    """A listed file is absent."""
+
+
+class SizeMismatchError(ArtifactFileError):
+    """A listed file has a different size (typically truncated)."""
+
+
+class ChecksumMismatchError(ArtifactFileError):
+    """A listed file has the right size but different content."""
+
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileEntry(BaseModel):
+    """Size and sha256 (hex) of one file, as published."""
+
+    model_config = _FROZEN
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class IndexInfo(BaseModel):
+    """One hnswlib index: what it holds, how it was built, and how good it is."""
+
+    model_config = _FROZEN
+    name: str
+    interaction: str | None
+    similarity: Similarity
+    space: Space
+    file: str
+    count: int = Field(ge=0)
+    dim: int = Field(gt=0)
+    M: int = Field(gt=0)
+    ef_construction: int = Field(gt=0)
+    ef_search: int = Field(gt=0)
+    query_vectors: Literal["in"] = "in"
+    stored_vectors: Literal["in", "out"]
+    recall: dict[str, float] = Field(default_factory=dict)
+    recall_sample: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IndexInfo:
+        if self.interaction is not None and self.interaction not in LABELS:
+            raise ValueError(f"interaction {self.interaction!r} is not one of {LABELS}")
+        if SPACES[self.similarity] != self.space:
+            want = SPACES[self.similarity]
+            raise ValueError(f"similarity {self.similarity!r} needs space {want!r}")
+        return self
+
+
+class TrainingStats(BaseModel):
+    """How one embedding model (``pairs`` or ``items``) was trained, for the record."""
+
+    model_config = _FROZEN
+    tokens: int = Field(ge=0)
+    seconds: float = Field(ge=0)
+    threads: int = Field(ge=1)
+    epochs: int = Field(ge=0)
+    compile_seconds: float = Field(default=0.0, ge=0)
+    tokens_per_second: float = Field(ge=0)
+
+
+class Manifest(BaseModel):
+    """What a version holds and how it was made; ``files`` is the authority on its contents."""
+
+    model_config = _FROZEN
+    schema_version: int
+    version: str
+    created_at: AwareDatetime
+    config: dict[str, Any]
+    data: dict[str, Any]
+    dim: int = Field(gt=0)
+    similarity: Similarity
+    training: dict[str, TrainingStats]
+    indexes: list[IndexInfo]
+    files: dict[str, FileEntry]
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _indexes_are_files(self) -> Manifest:
+        unlisted = [i.file for i in self.indexes if i.file not in self.files]
+        if unlisted:
+            raise ValueError(f"index files not listed in files: {unlisted}")
+        return self
+
+    def index(self, name: str, similarity: Similarity | None = None) -> IndexInfo:
+        """The index called ``name`` (default similarity: the manifest's); KeyError if absent."""
+        wanted = similarity or self.similarity
+        for info in self.indexes:
+            if info.name == name and info.similarity == wanted:
+                return info
+        have = [f"{i.name}/{i.similarity}" for i in self.indexes]
+        raise KeyError(f"no index {name!r} with similarity {wanted!r}; have {have}")
+
+
+def index_path(name: str, similarity: Similarity) -> str:
+    """Relative path of an index: ``index/{name}.{similarity}.hnsw``."""
+    if name != ITEM_INDEX and name not in LABELS:
+        raise ValueError(f"index name {name!r} must be {ITEM_INDEX!r} or one of {LABELS}")
+    if similarity not in SPACES:
+        raise ValueError(f"similarity {similarity!r} must be one of {tuple(SPACES)}")
+    return f"index/{name}.{similarity}.hnsw"
+
+
+def new_version_id(now: datetime | None = None) -> str:
+    """A version id that sorts by creation time, e.g. ``20261123T031900Z-3f9a2c``.
+
+    The suffix is a per-process random base plus a counter, so ids made by one process in the
+    same second never collide and ids from different processes collide with odds 1 in 16M.
+    """
+    moment = datetime.now(UTC) if now is None else now
+    if moment.tzinfo is None:
+        raise ValueError("new_version_id needs a timezone-aware datetime")
+    suffix = (_suffix_base + next(_suffix_counter)) % _SUFFIX_SPACE
+    return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}-{suffix:06x}"
+
+
+def _check_version_id(version: str) -> str:
+    if not _VERSION_ID.match(version):
+        raise ValueError(f"invalid version id {version!r}: use letters, digits, '.', '_', '-'")
+    return version
+
+
+def versions_dir(artifacts_dir: PathLike) -> Path:
+    """``artifacts_dir/versions``."""
+    return Path(artifacts_dir) / VERSIONS
+
+
+def version_dir(artifacts_dir: PathLike, version: str) -> Path:
+    """``artifacts_dir/versions/<version>`` (the id is checked so it cannot escape the folder)."""
+    return versions_dir(artifacts_dir) / _check_version_id(version)
+
+
+def read_current(artifacts_dir: PathLike) -> str | None:
+    """The version CURRENT names, or None when there is no CURRENT yet."""
+    try:
+        text = (Path(artifacts_dir) / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    if not _VERSION_ID.match(text):
+        raise CurrentError(
+            f"{Path(artifacts_dir) / CURRENT} holds {text[:80]!r}, not a version id; "
+            "point it at a good version with set_current"
+        )
+    return text
+
+
+def list_versions(artifacts_dir: PathLike) -> list[str]:
+    """Published version ids, oldest first (temporary and dot folders excluded)."""
+    root = versions_dir(artifacts_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def load_manifest(version_dir: PathLike) -> Manifest:
+    """Parse ``version_dir/manifest.json``; ManifestError subclasses say what is wrong."""
+    path = Path(version_dir) / MANIFEST
+    if not Path(version_dir).is_dir():
+        raise VersionNotFoundError(f"version folder {version_dir} does not exist")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestMissingError(
+            f"{path} is missing: {version_dir} was never fully published; delete it or republish"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc}); republish this version") from exc
+    found = raw.get("schema_version") if isinstance(raw, dict) else None
+    if found != SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has schema_version {found!r} but this code reads {SCHEMA_VERSION}; "
+            "use a matching trainer/service release or retrain"
+        )
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise ManifestError(f"{path} does not match the manifest schema: {exc}") from exc
+
+
+def file_entry(path: PathLike, fsync: bool = False) -> FileEntry:
+    """Size and sha256 of a file, hashed in a streaming fashion (constant memory).
+
+    With ``fsync`` the file's data is also forced to disk through the same descriptor.
+    """
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        size = os.fstat(f.fileno()).st_size
+        if fsync:
+            os.fsync(f.fileno())
+    return FileEntry(bytes=size, sha256=digest)
+
+
+def verify_version(version_dir: PathLike, check_hashes: bool = True) -> Manifest:
+    """The manifest of ``version_dir`` once every listed file is present and intact.
+
+    Sizes are always checked; sha256 only with ``check_hashes`` (reading every byte is the
+    expensive part). Files not listed in the manifest are ignored.
+    """
+    folder = Path(version_dir)
+    manifest = load_manifest(folder)
+    if manifest.version != folder.name:
+        raise VersionMismatchError(
+            f"{folder / MANIFEST} names version {manifest.version!r} but lives in "
+            f"{folder.name!r}; folders must not be renamed after publishing"
+        )
+    for name, expected in manifest.files.items():
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ManifestError(f"{folder / MANIFEST} lists {name!r}, outside the version folder")
+        path = folder / name
+        if not path.is_file():
+            raise MissingFileError(f"{path} is listed in the manifest but missing", name)
+        size = path.stat().st_size
+        if size != expected.bytes:
+            raise SizeMismatchError(
+                f"{path} has {size} bytes, the manifest says {expected.bytes}; "
+                "the version is damaged, roll back or republish",
+                name,
+            )
+        if check_hashes:
+            actual = file_entry(path).sha256
+            if actual != expected.sha256:
+                raise ChecksumMismatchError(
+                    f"{path} has sha256 {actual}, the manifest says {expected.sha256}; "
+                    "the version is damaged, roll back or republish",
+                    name,
+                )
+    return manifest
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_current(artifacts_dir: Path, version: str, on_step: Callable[[str], None]) -> None:
+    tmp = artifacts_dir / CURRENT_TMP
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(version + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    on_step("current-tmp-written")
+    os.replace(tmp, artifacts_dir / CURRENT)
+    _fsync(artifacts_dir)
+    on_step("current-replaced")
+
+
+def set_current(artifacts_dir: PathLike, version: str) -> None:
+    """Atomically point CURRENT at ``version`` (e.g. to roll back) once it verifies."""
+    verify_version(version_dir(artifacts_dir, version))
+    _write_current(Path(artifacts_dir), version, lambda step: None)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune(artifacts_dir: PathLike, keep: int | None) -> list[str]:
+    """Delete all but the newest ``keep`` versions (never CURRENT's) and stale staging folders.
+
+    A staging folder (``.tmp-*``/``.del-*``) is stale when the pid in its name is not alive;
+    this assumes stagers share a pid namespace (one trainer host at a time). Old versions are
+    renamed to a dot folder first, so a crash mid-delete never leaves a half version visible.
+    Returns the deleted version ids.
+    """
+    if keep is not None and keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    root = versions_dir(artifacts_dir)
+    for entry in root.iterdir() if root.is_dir() else ():
+        match = _STAGING.match(entry.name)
+        if match and entry.is_dir() and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+    if keep is None:
+        return []
+    current = read_current(artifacts_dir)
+    versions = list_versions(artifacts_dir)
+    doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != current]
+    for version in doomed:
+        trash = root / f"{_DEL_PREFIX}{version}-{os.getpid()}"
+        os.rename(root / version, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    if doomed:
+        _fsync(root)
+    return doomed
+
+
+class VersionStage:
+    """A version being written: write files under ``.path``, then ``publish``.
+
+    Use as a context manager; leaving it without publishing (e.g. on an exception) removes
+    the temporary folder. ``on_step`` is called with each name in ``STEPS`` as publishing
+    passes it (for logging, and for crash tests).
+    """
+
+    def __init__(
+        self,
+        artifacts_dir: PathLike,
+        version: str | None = None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> None:
+        self.artifacts_dir = Path(artifacts_dir)
+        self.version = _check_version_id(new_version_id() if version is None else version)
+        self.on_step = on_step or (lambda step: None)
+        root = versions_dir(self.artifacts_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        if (root / self.version).exists():
+            raise FileExistsError(f"version {self.version} already exists in {root}")
+        self.path = root / f"{_TMP_PREFIX}{self.version}-{os.getpid()}"
+        self.path.mkdir()
+        self.published = False
+
+    def __enter__(self) -> VersionStage:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self.published:
+            self.abort()
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def publish(self, manifest_fields: dict[str, Any], keep: int | None = None) -> str:
+        """Seal the folder as version ``self.version``, make it CURRENT, prune; return the id.
+
+        ``manifest_fields`` holds every Manifest field except those publish owns
+        (schema_version, version, created_at, files); nested values may be models or dicts.
+        """
+        if self.published:
+            raise RuntimeError(f"version {self.version} is already published")
+        owned = {"schema_version", "version", "created_at", "files"} & manifest_fields.keys()
+        if owned:
+            raise ValueError(f"publish fills {sorted(owned)} itself; remove them")
+        if (self.path / MANIFEST).exists():
+            raise ValueError(f"{MANIFEST} is written by publish; do not write it yourself")
+        files = self._seal_files()
+        self.on_step("files-written")
+        manifest = Manifest.model_validate(
+            {
+                **manifest_fields,
+                "schema_version": SCHEMA_VERSION,
+                "version": self.version,
+                "created_at": datetime.now(UTC),
+                "files": files,
+            }
+        )
+        with open(self.path / MANIFEST, "x", encoding="utf-8") as f:
+            f.write(manifest.model_dump_json(indent=2) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync(self.path)
+        self.on_step("manifest-written")
+        final = versions_dir(self.artifacts_dir) / self.version
+        if final.exists():
+            raise FileExistsError(f"version {self.version} appeared in {final.parent} meanwhile")
+        os.rename(self.path, final)
+        self.published = True
+        _fsync(final.parent)
+        self.on_step("renamed")
+        _write_current(self.artifacts_dir, self.version, self.on_step)
+        prune(self.artifacts_dir, keep)
+        self.on_step("pruned")
+        return self.version
+
+    def _seal_files(self) -> dict[str, FileEntry]:
+        """Hash and fsync every file below the stage folder, fsync every folder."""
+        files: dict[str, FileEntry] = {}
+        for folder, dirs, names in os.walk(self.path):
+            dirs.sort()
+            for name in sorted(names):
+                path = Path(folder) / name
+                if path.is_symlink() or not path.is_file():
+                    raise ValueError(f"{path} is not a regular file; versions hold files only")
+                files[path.relative_to(self.path).as_posix()] = file_entry(path, fsync=True)
+            _fsync(Path(folder))
+        return files
+
+
+def stage_version(
+    artifacts_dir: PathLike,
+    version: str | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> VersionStage:
+    """Start writing a new version (id generated when not given); see VersionStage."""
+    return VersionStage(artifacts_dir, version, on_step)

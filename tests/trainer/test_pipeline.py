@@ -1,0 +1,143 @@
+"""The whole trainer on the synthetic world: published, verified, and it learned the world."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from contracts import artifacts
+from contracts.catalog import read_catalog
+from contracts.interactions import Interaction
+from contracts.search import HnswSearch
+from trainer.config import TrainConfig
+from trainer.pipeline import train
+from trainer.synth import SynthConfig, complement, generate, write_events
+
+VIEW, CART = int(Interaction.VIEW), int(Interaction.CART)
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("events") / "events.csv"
+    write_events(generate(SynthConfig()), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def published(events, tmp_path_factory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("artifacts")
+    config = TrainConfig().with_overrides({"sgns": {"threads": 2}})
+    return root, train(events, root, config, progress=False)
+
+
+def version_dir(root: Path, version: str) -> Path:
+    return root / artifacts.VERSIONS / version
+
+
+def test_train_publishes_a_version_that_verifies_and_is_current(published):
+    root, version = published
+    assert artifacts.read_current(root) == version
+    manifest = artifacts.verify_version(version_dir(root, version))
+    assert manifest.dim == 100 and manifest.similarity == "cosine"
+    assert {i.name for i in manifest.indexes} == {"view", "favorite", "cart", "purchase", "item"}
+    assert all(i.recall[f"recall@{10}"] > 0.9 for i in manifest.indexes)
+
+
+def test_the_manifest_counts_every_epoch_of_the_corpus(published):
+    root, version = published
+    manifest = artifacts.load_manifest(version_dir(root, version))
+    pairs = manifest.training["pairs"]
+    assert pairs.epochs == 5 and pairs.threads == 2
+    assert pairs.tokens % 5 == 0 and pairs.tokens > 0
+    assert pairs.seconds > 0
+    assert manifest.config["sgns"]["threads"] == 2
+    assert manifest.data["pairs"] == sum(manifest.data["pairs_per_interaction"].values())
+    assert manifest.extra["negatives_used"]["hierarchy"] > 0
+
+
+def test_popular_items_are_published_overall_and_per_category(published):
+    root, version = published
+    popular = json.loads((version_dir(root, version) / artifacts.POPULAR).read_text())
+    scores = [entry["score"] for entry in popular["overall"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 500
+    assert set(popular["by_category"]) == {f"c{k:03d}" for k in range(50)}
+
+
+def neighbour_shares(root: Path, version: str, seed: int, target: int) -> tuple[float, float]:
+    """Share of same-category and complement-category items among the top-10 neighbours of
+    every item's ``seed`` pair in the ``target`` index (the item itself left out)."""
+    folder = version_dir(root, version)
+    manifest = artifacts.load_manifest(folder)
+    catalog = read_catalog(folder / artifacts.ITEMS, folder / artifacts.TOKENS)
+    u = np.load(folder / artifacts.PAIRS_IN)
+    item_token = catalog.item_token()
+    info = manifest.index(Interaction(target).label)
+    index = HnswSearch.load(folder / info.file, info.space, info.dim, info.ef_search, info.count)
+    rows = np.flatnonzero((item_token[:, VIEW] >= 0) & (item_token[:, CART] >= 0))
+    labels, _ = index.query(u[item_token[rows, seed]], 11)
+    same = comp = total = 0
+    for row, neighbours in zip(rows, labels, strict=True):
+        category = catalog.item_category[row]
+        for other in catalog.token_item[neighbours]:
+            if other != row:
+                total += 1
+                same += catalog.item_category[other] == category
+                comp += catalog.item_category[other] == complement(str(category))
+    return same / total, comp / total
+
+
+def test_view_neighbours_stay_in_the_category_and_cart_neighbours_reach_the_complement(published):
+    root, version = published
+    view_same, view_comp = neighbour_shares(root, version, VIEW, VIEW)
+    cart_same, cart_comp = neighbour_shares(root, version, CART, CART)
+    assert view_same > 0.5
+    assert cart_comp > view_comp + 0.05
+    assert cart_same < view_same
+
+
+def test_a_second_train_publishes_another_version_and_keeps_the_first(events, tmp_path):
+    config = TrainConfig().with_overrides({"sgns": {"threads": 1, "epochs": 1}})
+    first = train(events, tmp_path, config, progress=False)
+    second = train(events, tmp_path, config, progress=False)
+    assert first != second
+    assert artifacts.list_versions(tmp_path) == [first, second]
+    assert artifacts.read_current(tmp_path) == second
+    artifacts.verify_version(version_dir(tmp_path, first))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trainer", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_cli_prints_the_version_id_as_its_last_stdout_line(tmp_path):
+    events = tmp_path / "e.csv"
+    assert run_cli("synth", "--out", str(events), "--users", "300").returncode == 0
+    done = run_cli(
+        "train", "--events", str(events), "--artifacts", str(tmp_path / "a"),
+        "--epochs", "1", "--threads", "1", "--dim", "16", "--no-progress",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    version = done.stdout.strip().splitlines()[-1]
+    assert artifacts.read_current(tmp_path / "a") == version
+    manifest = artifacts.verify_version(version_dir(tmp_path / "a", version))
+    assert manifest.dim == 16
+
+
+def test_the_cli_fails_on_bad_rows_naming_their_lines(tmp_path):
+    events = tmp_path / "e.csv"
+    rows = ["user_id,item_id,interaction,timestamp"]
+    rows += [f"u,i{k},view,{k}" for k in range(10)]
+    rows[4] = "u,i3,teleport,3"
+    events.write_text("\n".join(rows) + "\n")
+    done = run_cli("train", "--events", str(events), "--artifacts", str(tmp_path / "a"),
+                   "--on-bad-rows", "fail", "--no-progress")  # fmt: skip
+    assert done.returncode != 0
+    assert "teleport" in done.stderr and "5" in done.stderr
+    assert not (tmp_path / "a" / artifacts.CURRENT).exists()

@@ -1,0 +1,154 @@
+"""``train``: the whole offline pipeline, top to bottom, from an event log to a published version.
+
+load → validate → sessionize → vocabulary → pair model (with the paper's negatives) and
+no-interaction model → popular items → HNSW indexes with measured recall → publish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+
+from contracts import artifacts
+from contracts.catalog import write_items, write_tokens
+from trainer.config import TrainConfig
+from trainer.events import EventLog, load_events
+from trainer.index import IndexSource, build_indexes, pair_sources
+from trainer.negatives import build_tables
+from trainer.popular import popular_items
+from trainer.sessions import Sessions, sessionize
+from trainer.sgns import SGNSResult, train_sgns
+from trainer.vocab import Vocab, build_vocab, encode_items, encode_pairs
+
+log = logging.getLogger("trainer")
+
+
+@dataclass(frozen=True)
+class Models:
+    """What one training run learns from one event log."""
+
+    sessions: Sessions
+    vocab: Vocab
+    pairs: SGNSResult
+    items: SGNSResult | None
+
+
+def train(
+    events: Path,
+    artifacts_dir: Path,
+    config: TrainConfig,
+    progress: bool = True,
+    on_step: Callable[[str], None] | None = None,
+) -> str:
+    """Train on ``events``, publish a version into ``artifacts_dir``, return its id."""
+    event_log = load_events(events, config.data, progress=progress)
+    log.info("%s", event_log.report.summary())
+    models = fit(event_log, config, progress)
+    with artifacts.stage_version(artifacts_dir, on_step=on_step) as stage:
+        fields = write_version(stage.path, event_log, models, config, progress)
+        version = stage.publish(fields, keep=config.publish.keep_versions)
+    log.info("published %s into %s", version, artifacts_dir)
+    return version
+
+
+def fit(event_log: EventLog, config: TrainConfig, progress: bool = True) -> Models:
+    """Sessions, vocabulary and both embedding models of ``event_log``."""
+    sessions = sessionize(event_log, config.sessions)
+    if len(sessions) == 0:
+        raise ValueError(
+            f"no session of {config.sessions.min_pairs}+ pairs in {len(event_log)} events; "
+            "is the log too small, or the session gap too short?"
+        )
+    vocab = build_vocab(sessions, event_log, config.vocab)
+    log.info(
+        "%d sessions (%d short ones dropped), %d items, pairs %s",
+        len(sessions),
+        sessions.dropped_short,
+        vocab.n_items,
+        vocab.pairs_per_interaction(),
+    )
+    pair_corpus = encode_pairs(sessions, vocab, event_log)
+    pairs = train_sgns(
+        pair_corpus, config.sgns, build_tables(vocab), config.negatives, progress, "pairs"
+    )
+    items = None
+    if config.no_interaction:
+        item_corpus = encode_items(sessions, vocab, event_log)
+        items = train_sgns(item_corpus, config.sgns, progress=progress, desc="items")
+    return Models(sessions, vocab, pairs, items)
+
+
+def write_version(
+    out: Path, event_log: EventLog, models: Models, config: TrainConfig, progress: bool
+) -> dict[str, Any]:
+    """Write every file of a version into ``out``; return the manifest fields."""
+    vocab = models.vocab
+    categories = [
+        str(vocab.category_ids[c]) if c >= 0 else None for c in vocab.item_category.tolist()
+    ]
+    write_items(out / artifacts.ITEMS, [str(i) for i in vocab.item_ids], categories)
+    write_tokens(
+        out / artifacts.TOKENS, vocab.token_item, vocab.token_interaction, vocab.token_count
+    )
+    (out / "embeddings").mkdir()
+    np.save(out / artifacts.PAIRS_IN, models.pairs.input)
+    np.save(out / artifacts.PAIRS_OUT, models.pairs.output)
+    sources = pair_sources(vocab.token_interaction, models.pairs.input, models.pairs.output)
+    training = {"pairs": models.pairs.stats()}
+    if models.items is not None:
+        np.save(out / artifacts.ITEMS_IN, models.items.input)
+        np.save(out / artifacts.ITEMS_OUT, models.items.output)
+        labels = np.arange(vocab.n_items, dtype=np.int64)
+        sources.append(
+            IndexSource(artifacts.ITEM_INDEX, labels, models.items.input, models.items.output)
+        )
+        training["items"] = models.items.stats()
+    threads = config.sgns.threads or numba.config.NUMBA_NUM_THREADS
+    indexes = build_indexes(sources, out, config.index, threads, config.sgns.seed, progress)
+    popular = popular_items(event_log, config.popular)
+    (out / artifacts.POPULAR).write_text(json.dumps(popular.to_json()), encoding="utf-8")
+    return {
+        "config": config.model_dump(mode="json"),
+        "data": data_statistics(event_log, models),
+        "dim": config.sgns.dim,
+        "similarity": config.index.similarity,
+        "training": training,
+        "indexes": indexes,
+        "extra": {
+            "negatives_used": {
+                "positives": models.pairs.positives,
+                "hierarchy": models.pairs.hierarchy_negatives,
+                "taxonomy": models.pairs.taxonomy_negatives,
+            }
+        },
+    }
+
+
+def data_statistics(event_log: EventLog, models: Models) -> dict[str, Any]:
+    """What the manifest says about the data a version was trained on."""
+    report = event_log.report
+    ts = event_log.timestamp
+    return {
+        "source": report.path,
+        "rows_read": report.rows_read,
+        "events": len(event_log),
+        "bad_rows": report.bad.counts,
+        "ignored_rows": report.ignored,
+        "out_of_window": report.out_of_window,
+        "users": len(np.unique(event_log.user)),
+        "time_range": [int(ts.min()), int(ts.max())] if len(ts) else None,
+        "sessions": len(models.sessions),
+        "sessions_dropped_short": models.sessions.dropped_short,
+        "session_pairs": int(models.sessions.offsets[-1]),
+        "items": models.vocab.n_items,
+        "pairs": models.vocab.n_tokens,
+        "pairs_per_interaction": models.vocab.pairs_per_interaction(),
+        "categories": len(event_log.category_ids),
+    }

@@ -1,0 +1,61 @@
+"""The cold-start fallback: the most popular items overall and within each category.
+
+Popularity is the sum of per-interaction weights over the training events (a purchase says more
+than a view), counted on every event in the window — bounces included, since a short visit is
+still a visit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from contracts.interactions import Interaction
+from trainer.config import PopularConfig
+from trainer.events import EventLog
+from trainer.vocab import item_categories
+
+
+@dataclass(frozen=True)
+class Popular:
+    """Ranked (item_id, score) lists; the ``popular.json`` artifact."""
+
+    overall: list[tuple[str, float]]
+    by_category: dict[str, list[tuple[str, float]]]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "overall": [{"item_id": i, "score": s} for i, s in self.overall],
+            "by_category": {
+                c: [{"item_id": i, "score": s} for i, s in ranked]
+                for c, ranked in self.by_category.items()
+            },
+        }
+
+
+def popular_items(log: EventLog, config: PopularConfig) -> Popular:
+    """Rank the log's items by weighted interaction counts, overall and per category."""
+    weights = np.array([config.weights.get(i.label, 0.0) for i in Interaction])
+    score = np.bincount(log.item, weights=weights[log.interaction], minlength=len(log.item_ids))
+    order = np.lexsort((np.arange(len(score)), -score))
+    order = order[score[order] > 0]
+    overall = [
+        (str(log.item_ids[i]), round(float(score[i]), 3)) for i in order[: config.top_overall]
+    ]
+
+    category = item_categories(log)[order]
+    ranked = order[category >= 0]
+    category = category[category >= 0]
+    by_cat = np.argsort(category, kind="stable")  # stable: keeps the score order inside
+    ranked, category = ranked[by_cat], category[by_cat]
+    starts = np.flatnonzero(np.r_[True, category[1:] != category[:-1]])
+    ends = np.r_[starts[1:], len(category)]
+    by_category = {
+        str(log.category_ids[category[a]]): [
+            (str(log.item_ids[i]), round(float(score[i]), 3))
+            for i in ranked[a : min(b, a + config.top_per_category)]
+        ]
+        for a, b in zip(starts, ends, strict=True)
+    }
+    return Popular(overall=overall, by_category=by_category)

@@ -1,0 +1,389 @@
+"""Skip-gram with negative sampling in numba: word2vec's algorithm plus the paper's negatives.
+
+The loss, per session S (subsampled as in word2vec) and per position t with token p_t, for each
+context position c in word2vec's sampled shrinking window around t:
+
+    log σ(u_{p_c} · v_{p_t})                                  the positive
+  + Σ_{n ~ unigram^0.75, k draws}  log σ(−u_{p_c} · v_n)        random negatives
+  + w_h · Σ_{n ∈ hierarchy(p_t, S)} log σ(−u_{p_c} · v_n)      custom negatives of p_t
+  + w_t · Σ_{n ∈ taxonomy(p_t, S)}  log σ(−u_{p_c} · v_n)
+
+where u is the input and v the output vector. So the custom negatives of a pair p are scored
+against the **input vector of every context token** that predicts p, in **every positive
+update whose output is p**, next to the random negatives: "the user did (ℓ, view) here, not
+(ℓ, purchase)". Hierarchy negatives are fixed by S; the taxonomy negatives of a position are
+drawn afresh each time it is visited (each epoch) and shared by the contexts of its window.
+Both use the whole session S (before subsampling) to decide what is "in S".
+
+Parallelism is hogwild: each chunk of the corpus is split into one shard of sessions per
+thread, and threads update the shared vectors without locks. The learning rate decays linearly
+over all epochs' tokens; within a chunk each shard decays from the chunk's start rate to its end
+rate. With one thread the run is a pure function of the seed: bit-for-bit reproducible.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit, prange
+from tqdm.auto import tqdm
+
+from contracts.interactions import N_INTERACTIONS
+from trainer.config import NegativesConfig, SGNSConfig
+from trainer.negatives import (
+    NegativeTables,
+    hierarchy_negatives,
+    only_viewed,
+    taxonomy_negatives,
+)
+from trainer.vocab import Corpus
+
+MAX_EXP = 6.0
+EXP_TABLE_SIZE = 1000
+CHUNK_TOKENS_PER_THREAD = 200_000  # one progress update per chunk; small enough to be live
+
+
+@dataclass(frozen=True)
+class SGNSResult:
+    """Trained vectors and what it took to train them."""
+
+    input: np.ndarray  # float32 (n_tokens, dim): u
+    output: np.ndarray  # float32 (n_tokens, dim): v
+    tokens: int  # corpus tokens passed over, all epochs, before subsampling
+    seconds: float  # wall time of the SGNS loop alone
+    compile_seconds: float  # JIT compile (or cache load), excluded from ``seconds``
+    threads: int
+    epochs: int
+    positives: int  # (context, target) updates made
+    hierarchy_negatives: int
+    taxonomy_negatives: int
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def stats(self) -> dict[str, float | int]:
+        """The manifest's ``training`` entry."""
+        return {
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 3),
+            "threads": self.threads,
+            "epochs": self.epochs,
+            "compile_seconds": round(self.compile_seconds, 3),
+            "tokens_per_second": round(self.tokens_per_second, 1),
+        }
+
+
+def train_sgns(
+    corpus: Corpus,
+    config: SGNSConfig,
+    tables: NegativeTables | None = None,
+    negatives: NegativesConfig | None = None,
+    progress: bool = True,
+    desc: str = "sgns",
+) -> SGNSResult:
+    """Train input and output vectors for every token id of ``corpus``.
+
+    ``tables``/``negatives`` switch on the paper's custom negatives; without them this is
+    plain word2vec skip-gram (the no-interaction model).
+    """
+    threads = config.threads or numba.config.NUMBA_NUM_THREADS
+    n_tokens = len(corpus.counts)
+    init = np.random.default_rng(config.seed)
+    u = ((init.random((n_tokens, config.dim), dtype=np.float32) - 0.5) / config.dim).astype(
+        np.float32
+    )
+    v = np.zeros((n_tokens, config.dim), dtype=np.float32)
+    if tables is None or negatives is None:
+        tables, negatives = NegativeTables.empty(), NegativesConfig(hierarchy=False, taxonomy=False)
+    knobs = _Knobs.of(config, negatives)
+    keep = _keep_probability(corpus.counts, config.sample)
+    noise = _noise_table(corpus.counts, config.ns_exponent)
+    exp_table = _exp_table()
+
+    compile_seconds = _warm_up(config.dim, knobs, threads)
+    numba.set_num_threads(threads)
+    marks = np.zeros((threads, n_tokens), dtype=np.int64)
+    stamps = np.zeros(threads, dtype=np.int64)
+    stats = np.zeros((threads, 3), dtype=np.int64)
+    chunks = _chunk_bounds(corpus.offsets, CHUNK_TOKENS_PER_THREAD * threads)
+    n_corpus = int(corpus.offsets[-1])
+    total = n_corpus * config.epochs
+    done = 0
+    bar = tqdm(total=total, desc=desc, unit="tok", unit_scale=True, disable=not progress)
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        for c in range(len(chunks) - 1):
+            lo, hi = chunks[c], chunks[c + 1]
+            chunk_tokens = int(corpus.offsets[hi] - corpus.offsets[lo])
+            alpha_lo = _alpha(config, done / total)
+            alpha_hi = _alpha(config, (done + chunk_tokens) / total)
+            seeds = np.random.default_rng([config.seed, epoch, c]).integers(
+                1, 2**62, size=threads, dtype=np.int64
+            )
+            _train_chunk(
+                corpus.tokens,
+                corpus.offsets,
+                _shard_bounds(corpus.offsets, lo, hi, threads),
+                alpha_lo,
+                alpha_hi,
+                seeds.astype(np.uint64),
+                marks,
+                stamps,
+                stats,
+                u,
+                v,
+                keep,
+                noise,
+                exp_table,
+                knobs.window,
+                knobs.negatives,
+                knobs.hierarchy,
+                knobs.hierarchy_weight,
+                knobs.taxonomy_count,
+                knobs.taxonomy_weight,
+                tables.token_item,
+                tables.token_interaction,
+                tables.item_token,
+                tables.token_category,
+                tables.category_offsets,
+                tables.category_view_tokens,
+            )
+            done += chunk_tokens
+            bar.update(chunk_tokens)
+    seconds = time.perf_counter() - started
+    bar.close()
+    totals = stats.sum(axis=0)
+    return SGNSResult(
+        input=u,
+        output=v,
+        tokens=total,
+        seconds=seconds,
+        compile_seconds=compile_seconds,
+        threads=threads,
+        epochs=config.epochs,
+        positives=int(totals[0]),
+        hierarchy_negatives=int(totals[1]),
+        taxonomy_negatives=int(totals[2]),
+    )
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    """The kernel's scalar arguments, typed once so numba compiles one signature."""
+
+    window: int
+    negatives: int
+    hierarchy: bool
+    hierarchy_weight: float
+    taxonomy_count: int
+    taxonomy_weight: float
+
+    @staticmethod
+    def of(config: SGNSConfig, negatives: NegativesConfig) -> _Knobs:
+        return _Knobs(
+            window=config.window,
+            negatives=config.negatives,
+            hierarchy=bool(negatives.hierarchy),
+            hierarchy_weight=float(negatives.hierarchy_weight),
+            taxonomy_count=negatives.taxonomy_count if negatives.taxonomy else 0,
+            taxonomy_weight=float(negatives.taxonomy_weight),
+        )
+
+
+def _alpha(config: SGNSConfig, progress: float) -> float:
+    return max(config.min_alpha, config.alpha - (config.alpha - config.min_alpha) * progress)
+
+
+def _keep_probability(counts: np.ndarray, sample: float) -> np.ndarray:
+    """word2vec's subsampling: keep a token with probability (√(f/s) + 1)·s/f, f its frequency."""
+    keep = np.ones(len(counts), dtype=np.float32)
+    if sample <= 0 or counts.sum() == 0:
+        return keep
+    threshold = sample * counts.sum()
+    seen = counts > 0
+    f = counts[seen].astype(np.float64)
+    keep[seen] = np.minimum(1.0, (np.sqrt(f / threshold) + 1.0) * threshold / f)
+    return keep
+
+
+def _noise_table(counts: np.ndarray, exponent: float) -> np.ndarray:
+    """A table of token ids in proportion to count^exponent; uniform draws from it are negatives."""
+    weights = counts.astype(np.float64) ** exponent
+    if weights.sum() == 0:
+        return np.zeros(1, dtype=np.int32)
+    size = int(min(10_000_000, max(1_000_000, 100 * len(counts))))
+    cumulative = np.cumsum(weights / weights.sum())
+    slots = (np.arange(size, dtype=np.float64) + 0.5) / size
+    table = np.searchsorted(cumulative, slots, side="right")
+    return np.minimum(table, len(counts) - 1).astype(np.int32)
+
+
+def _exp_table() -> np.ndarray:
+    x = (np.arange(EXP_TABLE_SIZE, dtype=np.float64) / EXP_TABLE_SIZE * 2 - 1) * MAX_EXP
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+def _chunk_bounds(offsets: np.ndarray, chunk_tokens: int) -> np.ndarray:
+    """Session indices that cut the corpus into chunks of about ``chunk_tokens`` tokens."""
+    n_sessions = len(offsets) - 1
+    targets = np.arange(chunk_tokens, offsets[-1], chunk_tokens)
+    cuts = np.searchsorted(offsets, targets)
+    return np.unique(np.r_[0, cuts, n_sessions]).astype(np.int64)
+
+
+def _shard_bounds(offsets: np.ndarray, lo: int, hi: int, shards: int) -> np.ndarray:
+    """Split sessions lo..hi into ``shards`` runs of about equal token counts."""
+    targets = np.linspace(offsets[lo], offsets[hi], shards + 1)[1:-1]
+    cuts = np.clip(np.searchsorted(offsets, targets), lo, hi)
+    return np.r_[lo, cuts, hi].astype(np.int64)
+
+
+def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
+    """Compile (or load from cache) the kernel on a toy corpus; return the seconds it took."""
+    started = time.perf_counter()
+    numba.set_num_threads(1)
+    toy_tokens = np.array([0, 1, 2, 3], dtype=np.int32)
+    toy_offsets = np.array([0, 4], dtype=np.int64)
+    tables = NegativeTables.toy(4)
+    _train_chunk(
+        toy_tokens,
+        toy_offsets,
+        np.array([0, 1], dtype=np.int64),
+        0.025,
+        0.025,
+        np.ones(1, dtype=np.uint64),
+        np.zeros((1, 4), dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        np.zeros((1, 3), dtype=np.int64),
+        np.zeros((4, dim), dtype=np.float32),
+        np.zeros((4, dim), dtype=np.float32),
+        np.ones(4, dtype=np.float32),
+        np.zeros(8, dtype=np.int32),
+        _exp_table(),
+        knobs.window,
+        knobs.negatives,
+        knobs.hierarchy,
+        knobs.hierarchy_weight,
+        knobs.taxonomy_count,
+        knobs.taxonomy_weight,
+        tables.token_item,
+        tables.token_interaction,
+        tables.item_token,
+        tables.token_category,
+        tables.category_offsets,
+        tables.category_view_tokens,
+    )
+    numba.set_num_threads(threads)
+    return time.perf_counter() - started
+
+
+@njit(parallel=True, cache=True)
+def _train_chunk(
+    tokens, offsets, bounds, alpha_lo, alpha_hi, seeds, marks, stamps, stats, u, v, keep,
+    noise, exp_table, window, n_neg, hierarchy, w_hier, tax_count, w_tax,
+    token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
+):  # fmt: skip
+    for shard in prange(len(bounds) - 1):
+        stamps[shard] = _train_shard(
+            tokens, offsets, bounds[shard], bounds[shard + 1], alpha_lo, alpha_hi, seeds[shard],
+            marks[shard], stamps[shard], stats[shard], u, v, keep, noise, exp_table, window,
+            n_neg, hierarchy, w_hier, tax_count, w_tax, token_item, token_interaction,
+            item_token, token_category, cat_offsets, cat_views,
+        )  # fmt: skip
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def _train_shard(
+    tokens, offsets, s_lo, s_hi, alpha_lo, alpha_hi, rng, mark, stamp, stats, u, v, keep,
+    noise, exp_table, window, n_neg, hierarchy, w_hier, tax_count, w_tax,
+    token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
+):  # fmt: skip
+    """Train sessions s_lo..s_hi; return the last session stamp used in ``mark``."""
+    dim = u.shape[1]
+    neu1e = np.zeros(dim, dtype=np.float32)
+    longest = 0
+    for s in range(s_lo, s_hi):
+        longest = max(longest, offsets[s + 1] - offsets[s])
+    kept = np.empty(longest, dtype=np.int32)
+    custom = np.empty(N_INTERACTIONS + tax_count, dtype=np.int32)
+    total = max(1, offsets[s_hi] - offsets[s_lo])
+    done = 0
+    for s in range(s_lo, s_hi):
+        a, b = offsets[s], offsets[s + 1]
+        alpha = np.float32(alpha_lo + (alpha_hi - alpha_lo) * done / total)
+        done += b - a
+        stamp += 1
+        for p in range(a, b):
+            mark[tokens[p]] = stamp
+        n_kept = 0
+        for p in range(a, b):
+            t = tokens[p]
+            if keep[t] < 1.0:
+                rng = rng * np.uint64(25214903917) + np.uint64(11)
+                if keep[t] < (rng & np.uint64(0xFFFF)) / 65536.0:
+                    continue
+            kept[n_kept] = t
+            n_kept += 1
+        for i in range(n_kept):
+            target = kept[i]
+            n_h = 0
+            n_t = 0
+            if hierarchy:
+                n_h = hierarchy_negatives(
+                    target, token_item, token_interaction, item_token, mark, stamp, custom
+                )
+            if tax_count > 0 and only_viewed(
+                target, token_item, token_interaction, item_token, mark, stamp
+            ):
+                n_t, rng = taxonomy_negatives(
+                    target, tax_count, token_category, cat_offsets, cat_views, rng, custom, n_h
+                )
+            rng = rng * np.uint64(25214903917) + np.uint64(11)
+            shrink = np.int64(rng % np.uint64(window))
+            for c in range(max(0, i - window + shrink), min(n_kept, i + window - shrink + 1)):
+                if c == i:
+                    continue
+                ctx = kept[c]
+                neu1e[:] = 0.0
+                _update(u, v, ctx, target, np.float32(1.0), alpha, neu1e, exp_table)
+                for _ in range(n_neg):
+                    rng = rng * np.uint64(25214903917) + np.uint64(11)
+                    negative = noise[np.int64((rng >> np.uint64(16)) % np.uint64(len(noise)))]
+                    if negative != target:
+                        _update(u, v, ctx, negative, np.float32(0.0), alpha, neu1e, exp_table)
+                for q in range(n_h):
+                    _update(u, v, ctx, custom[q], np.float32(0.0), alpha * w_hier, neu1e,
+                            exp_table)  # fmt: skip
+                for q in range(n_h, n_h + n_t):
+                    _update(u, v, ctx, custom[q], np.float32(0.0), alpha * w_tax, neu1e,
+                            exp_table)  # fmt: skip
+                for k in range(dim):
+                    u[ctx, k] += neu1e[k]
+                stats[0] += 1
+                stats[1] += n_h
+                stats[2] += n_t
+    return stamp
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _update(u, v, ctx, target, label, lr, neu1e, exp_table):
+    """One logistic step on (u[ctx], v[target]): v moves now, u's step accumulates in neu1e."""
+    dim = u.shape[1]
+    f = np.float32(0.0)
+    for k in range(dim):
+        f += u[ctx, k] * v[target, k]
+    if f > MAX_EXP:
+        g = (label - np.float32(1.0)) * lr
+    elif f < -MAX_EXP:
+        g = label * lr
+    else:
+        slot = int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))
+        g = (label - exp_table[min(slot, EXP_TABLE_SIZE - 1)]) * lr
+    g = np.float32(g)
+    for k in range(dim):
+        neu1e[k] += g * v[target, k]
+        v[target, k] += g * u[ctx, k]

@@ -1,0 +1,157 @@
+"""The vocabulary: which (item, interaction) pairs and which items get an embedding.
+
+Counts are taken over the training sessions (what the model sees). A pair is kept when its
+count reaches the minimum for its interaction type (the blog's per-type thresholds); an item is
+kept when its count over all interactions reaches ``item_min_count``, and only pairs of kept
+items are kept, so every pair token has an item row to fall back to. Rows are ordered by count,
+most frequent first, as in word2vec. Each item keeps its category (the most frequent one in the
+log) for the taxonomy negatives and the per-category fallbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from contracts.interactions import N_INTERACTIONS, Interaction
+from trainer.config import VocabConfig
+from trainer.events import EventLog
+from trainer.sessions import Sessions
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Items (rows of the no-interaction model) and pair tokens (rows of the pair model)."""
+
+    item_ids: np.ndarray  # str, one per item row
+    item_category: np.ndarray  # int32 code into category_ids, -1 when unknown
+    item_count: np.ndarray  # int64 occurrences in the training sessions
+    category_ids: np.ndarray  # str
+    token_item: np.ndarray  # int32 item row of each pair token
+    token_interaction: np.ndarray  # int8 interaction code of each pair token
+    token_count: np.ndarray  # int64
+    item_token: np.ndarray  # int32 (n_items, N_INTERACTIONS): pair token or -1
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_item)
+
+    def token_label(self, token: int) -> str:
+        """A readable name such as ``i42:cart``."""
+        item = self.item_ids[self.token_item[token]]
+        return f"{item}:{Interaction(int(self.token_interaction[token])).label}"
+
+    def pairs_per_interaction(self) -> dict[str, int]:
+        counts = np.bincount(self.token_interaction, minlength=N_INTERACTIONS)
+        return {i.label: int(counts[i]) for i in Interaction}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Sessions as token ids: session ``s`` is ``tokens[offsets[s]:offsets[s + 1]]``."""
+
+    tokens: np.ndarray  # int32
+    offsets: np.ndarray  # int64
+    counts: np.ndarray  # int64 occurrences of each token id in this corpus
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def build_vocab(sessions: Sessions, log: EventLog, config: VocabConfig) -> Vocab:
+    """Count, threshold and order the items and pairs of ``sessions``."""
+    n_log_items = len(log.item_ids)
+    item_count = np.bincount(sessions.item, minlength=n_log_items).astype(np.int64)
+    pair_key = sessions.item.astype(np.int64) * N_INTERACTIONS + sessions.interaction
+    pair_count = np.bincount(pair_key, minlength=n_log_items * N_INTERACTIONS).reshape(
+        n_log_items, N_INTERACTIONS
+    )
+
+    kept_items = np.flatnonzero(item_count >= config.item_min_count)
+    kept_items = kept_items[np.lexsort((kept_items, -item_count[kept_items]))]
+    row_of_item = np.full(n_log_items, -1, dtype=np.int64)
+    row_of_item[kept_items] = np.arange(len(kept_items))
+
+    thresholds = np.array([config.min_count[i.label] for i in Interaction], dtype=np.int64)
+    passes = (pair_count >= thresholds[None, :]) & (row_of_item >= 0)[:, None]
+    log_item, inter = np.nonzero(passes)
+    counts = pair_count[log_item, inter]
+    order = np.lexsort((inter, row_of_item[log_item], -counts))
+    log_item, inter, counts = log_item[order], inter[order], counts[order]
+
+    token_item = row_of_item[log_item].astype(np.int32)
+    item_token = np.full((len(kept_items), N_INTERACTIONS), -1, dtype=np.int32)
+    item_token[token_item, inter] = np.arange(len(token_item), dtype=np.int32)
+    return Vocab(
+        item_ids=log.item_ids[kept_items],
+        item_category=item_categories(log)[kept_items],
+        item_count=item_count[kept_items],
+        category_ids=log.category_ids,
+        token_item=token_item,
+        token_interaction=inter.astype(np.int8),
+        token_count=counts.astype(np.int64),
+        item_token=item_token,
+    )
+
+
+def encode_pairs(sessions: Sessions, vocab: Vocab, log: EventLog) -> Corpus:
+    """The pair-token corpus; out-of-vocabulary pairs are removed (word2vec drops rare words)."""
+    row_of_item = _row_of_item(vocab, log)
+    rows = row_of_item[sessions.item]
+    token = np.where(rows >= 0, vocab.item_token[np.maximum(rows, 0), sessions.interaction], -1)
+    return _compact(token, sessions.offsets, vocab.n_tokens, dedupe=False)
+
+
+def encode_items(sessions: Sessions, vocab: Vocab, log: EventLog) -> Corpus:
+    """The no-interaction corpus: one token per item, consecutive repeats collapsed."""
+    token = _row_of_item(vocab, log)[sessions.item]
+    return _compact(token, sessions.offsets, vocab.n_items, dedupe=True)
+
+
+def _row_of_item(vocab: Vocab, log: EventLog) -> np.ndarray:
+    """Vocab row of each log item code, -1 for items outside the vocabulary."""
+    index = {item_id: row for row, item_id in enumerate(vocab.item_ids)}
+    return np.array([index.get(i, -1) for i in log.item_ids], dtype=np.int64)
+
+
+def _compact(token: np.ndarray, offsets: np.ndarray, n_tokens: int, dedupe: bool) -> Corpus:
+    """Drop -1 tokens (and consecutive repeats), then sessions left with fewer than 2 tokens."""
+    session = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    keep = token >= 0
+    if dedupe:
+        same = np.zeros(len(token), dtype=bool)
+        same[1:] = (token[1:] == token[:-1]) & (session[1:] == session[:-1])
+        keep &= ~same
+    token, session = token[keep], session[keep]
+    lengths = np.bincount(session, minlength=len(offsets) - 1)
+    long_enough = lengths >= 2
+    rows = long_enough[session]
+    token = token[rows].astype(np.int32)
+    kept_lengths = lengths[long_enough]
+    new_offsets = np.zeros(len(kept_lengths) + 1, dtype=np.int64)
+    np.cumsum(kept_lengths, out=new_offsets[1:])
+    counts = np.bincount(token, minlength=n_tokens).astype(np.int64)
+    return Corpus(tokens=token, offsets=new_offsets, counts=counts)
+
+
+def item_categories(log: EventLog) -> np.ndarray:
+    """The most frequent category of each log item (-1 when it has none)."""
+    n_items = len(log.item_ids)
+    result = np.full(n_items, -1, dtype=np.int32)
+    has = log.category >= 0
+    if not has.any():
+        return result
+    n_cats = len(log.category_ids)
+    key = log.item[has].astype(np.int64) * n_cats + log.category[has]
+    keys, counts = np.unique(key, return_counts=True)
+    items, cats = keys // n_cats, keys % n_cats
+    order = np.lexsort((cats, -counts, items))
+    items, cats = items[order], cats[order]
+    first = np.r_[True, items[1:] != items[:-1]]
+    result[items[first]] = cats[first]
+    return result
