@@ -4,7 +4,8 @@
 
 Builds one synthetic corpus (~5M tokens, ~300k distinct (item, interaction) pairs), then trains
 one epoch of skip-gram (d=100, window 5, 5 negatives, sample 1e-3) with:
-  * ours, the paper's custom negatives on, and off (plain word2vec), at 1 and 2 threads;
+  * ours, the paper's custom negatives on, and off (plain word2vec), at 1 and 2 threads, and
+    with random negatives drawn per pair instead of shared by a target's window;
   * gensim ``Word2Vec(sg=1, corpus_file=...)``, its fastest mode, at 1 and 2 threads.
 Each run is a fresh subprocess so its peak RSS is its own. Prints tokens/s, the ratio to gensim
 at the same thread count, the 1→2 thread scaling, and peak memory; writes a JSON copy.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,12 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+TRIALS = ("gensim", "ours-custom", "ours-plain", "ours-unshared")
+"""ours-custom: the paper's negatives on; ours-plain: off (plain word2vec); ours-unshared:
+negatives on, but random negatives drawn per (context, target) pair as word2vec does, instead
+of once per target and shared by its window."""
+
 
 def prepare(args: argparse.Namespace, work: Path) -> dict[str, int]:
     """Synthesise, sessionize and encode the corpus once; save it for the trial processes."""
-    from trainer.events import load_events
-
     from trainer.config import DataConfig, SessionConfig, VocabConfig
+    from trainer.events import load_events
     from trainer.negatives import build_tables
     from trainer.sessions import sessionize
     from trainer.synth import SynthConfig, generate, write_events
@@ -56,7 +60,7 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, int]:
     return {"events": len(log), "tokens": int(corpus.offsets[-1]), "pairs": vocab.n_tokens}
 
 
-def run_ours(work: Path, threads: int, custom: bool) -> dict[str, float]:
+def run_ours(work: Path, threads: int, custom: bool, shared: bool = True) -> dict[str, float]:
     from trainer.config import NegativesConfig, SGNSConfig
     from trainer.negatives import NegativeTables
     from trainer.sgns import train_sgns
@@ -66,7 +70,7 @@ def run_ours(work: Path, threads: int, custom: bool) -> dict[str, float]:
     corpus = Corpus(data["tokens"], data["offsets"], data["counts"])
     tables = NegativeTables(**{k[2:]: data[k] for k in data.files if k.startswith("t_")})
     negatives = NegativesConfig(hierarchy=custom, taxonomy=custom)
-    config = SGNSConfig(epochs=1, threads=threads)
+    config = SGNSConfig(epochs=1, threads=threads, shared_negatives=shared)
     result = train_sgns(corpus, config, tables, negatives, progress=False)
     return {
         "tokens": result.tokens,
@@ -92,6 +96,14 @@ def run_gensim(work: Path, threads: int) -> dict[str, float]:
     return {"tokens": words, "seconds": seconds, "tokens_per_second": words / seconds}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def trial(work: Path, name: str, threads: int) -> dict[str, float]:
     """Run one trial in a fresh process, which reports its own peak RSS."""
     out = subprocess.run(
@@ -109,7 +121,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=120_000)
     parser.add_argument("--categories", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=Path("bench/results/train_throughput.json"))
-    parser.add_argument("--trial", choices=["ours-custom", "ours-plain", "gensim"])
+    parser.add_argument("--trial", choices=TRIALS)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
@@ -117,8 +129,9 @@ def main() -> None:
         if args.trial == "gensim":
             result = run_gensim(args.work, args.threads)
         else:
-            result = run_ours(args.work, args.threads, args.trial == "ours-custom")
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            result = run_ours(args.work, args.threads, "plain" not in args.trial,
+                              shared="unshared" not in args.trial)  # fmt: skip
+        result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return
 
@@ -128,20 +141,20 @@ def main() -> None:
         corpus = prepare(args, work)
         print(f"corpus: {corpus} (prepared in {time.perf_counter() - started:.0f}s)")
         results: dict[str, dict[int, dict[str, float]]] = {}
-        for name in ("gensim", "ours-custom", "ours-plain"):
+        for name in TRIALS:
             for threads in (1, 2):
                 results.setdefault(name, {})[threads] = r = trial(work, name, threads)
-                print(f"{name:12s} threads={threads}: {r['tokens_per_second']:>11,.0f} tok/s "
+                print(f"{name:13s} threads={threads}: {r['tokens_per_second']:>11,.0f} tok/s "
                       f"({r['seconds']:.1f}s, peak RSS {r['peak_rss_mb']:,.0f} MB)")  # fmt: skip
     print("\nratio to gensim (same threads) and 1→2 thread scaling:")
-    for name in ("ours-custom", "ours-plain", "gensim"):
+    for name in TRIALS:
         by = results[name]
         ratios = "  ".join(
             f"{t}T {by[t]['tokens_per_second'] / results['gensim'][t]['tokens_per_second']:.2f}x"
             for t in (1, 2)
         )
         scaling = by[2]["tokens_per_second"] / by[1]["tokens_per_second"]
-        print(f"{name:12s} {ratios}  scaling {scaling:.2f}x")
+        print(f"{name:13s} {ratios}  scaling {scaling:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"corpus": corpus, "results": results}, indent=2))
     print(f"\nwrote {args.out}")

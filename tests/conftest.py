@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from trainer.events import EventLog, load_events
 
 from trainer.config import DataConfig
+from trainer.events import EventLog, load_events
 
 Row = Sequence[object]
 CANONICAL = ("user_id", "item_id", "interaction", "timestamp", "category_id")

@@ -72,6 +72,10 @@ class SGNSConfig(_Section):
     dim: int = Field(100, ge=2, le=1024)  # paper: d = 100
     window: int = Field(5, ge=1)  # paper: m = 5, word2vec's sampled shrinking window
     negatives: int = Field(5, ge=0)  # paper: five random negatives
+    # Draw a target's random negatives once and share them by all the contexts of its window
+    # (Ji et al. 2016, "Parallelizing word2vec in shared and distributed memory"): the same
+    # quality, and the negatives' vectors stay in cache — the kernel's main cost is memory.
+    shared_negatives: bool = True
     ns_exponent: float = 0.75  # word2vec's unigram^0.75 noise distribution
     sample: float = Field(1e-3, ge=0)  # frequent-token subsampling; 0 turns it off
     alpha: float = Field(0.025, gt=0)  # word2vec's starting learning rate for skip-gram

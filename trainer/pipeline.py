@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 
 from contracts import artifacts
@@ -24,7 +23,7 @@ from trainer.index import IndexSource, build_indexes, pair_sources
 from trainer.negatives import build_tables
 from trainer.popular import popular_items
 from trainer.sessions import Sessions, sessionize
-from trainer.sgns import SGNSResult, train_sgns
+from trainer.sgns import SGNSResult, resolve_threads, train_sgns
 from trainer.vocab import Vocab, build_vocab, encode_items, encode_pairs
 
 log = logging.getLogger("trainer")
@@ -110,7 +109,7 @@ def write_version(
             IndexSource(artifacts.ITEM_INDEX, labels, models.items.input, models.items.output)
         )
         training["items"] = models.items.stats()
-    threads = config.sgns.threads or numba.config.NUMBA_NUM_THREADS
+    threads = resolve_threads(config.sgns.threads)
     indexes = build_indexes(sources, out, config.index, threads, config.sgns.seed, progress)
     popular = popular_items(event_log, config.popular)
     (out / artifacts.POPULAR).write_text(json.dumps(popular.to_json()), encoding="utf-8")

@@ -90,7 +90,7 @@ def train_sgns(
     ``tables``/``negatives`` switch on the paper's custom negatives; without them this is
     plain word2vec skip-gram (the no-interaction model).
     """
-    threads = config.threads or numba.config.NUMBA_NUM_THREADS
+    threads = resolve_threads(config.threads)
     n_tokens = len(corpus.counts)
     init = np.random.default_rng(config.seed)
     u = ((init.random((n_tokens, config.dim), dtype=np.float32) - 0.5) / config.dim).astype(
@@ -141,6 +141,7 @@ def train_sgns(
                 exp_table,
                 knobs.window,
                 knobs.negatives,
+                knobs.shared,
                 knobs.hierarchy,
                 knobs.hierarchy_weight,
                 knobs.taxonomy_count,
@@ -171,12 +172,18 @@ def train_sgns(
     )
 
 
+def resolve_threads(threads: int) -> int:
+    """``threads``, or every core numba may use when it is 0."""
+    return threads or int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class _Knobs:
     """The kernel's scalar arguments, typed once so numba compiles one signature."""
 
     window: int
     negatives: int
+    shared: bool
     hierarchy: bool
     hierarchy_weight: float
     taxonomy_count: int
@@ -187,6 +194,7 @@ class _Knobs:
         return _Knobs(
             window=config.window,
             negatives=config.negatives,
+            shared=bool(config.shared_negatives),
             hierarchy=bool(negatives.hierarchy),
             hierarchy_weight=float(negatives.hierarchy_weight),
             taxonomy_count=negatives.taxonomy_count if negatives.taxonomy else 0,
@@ -266,6 +274,7 @@ def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
         _exp_table(),
         knobs.window,
         knobs.negatives,
+        knobs.shared,
         knobs.hierarchy,
         knobs.hierarchy_weight,
         knobs.taxonomy_count,
@@ -284,14 +293,14 @@ def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
 @njit(parallel=True, cache=True)
 def _train_chunk(
     tokens, offsets, bounds, alpha_lo, alpha_hi, seeds, marks, stamps, stats, u, v, keep,
-    noise, exp_table, window, n_neg, hierarchy, w_hier, tax_count, w_tax,
+    noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
 ):  # fmt: skip
     for shard in prange(len(bounds) - 1):
         stamps[shard] = _train_shard(
             tokens, offsets, bounds[shard], bounds[shard + 1], alpha_lo, alpha_hi, seeds[shard],
             marks[shard], stamps[shard], stats[shard], u, v, keep, noise, exp_table, window,
-            n_neg, hierarchy, w_hier, tax_count, w_tax, token_item, token_interaction,
+            n_neg, shared, hierarchy, w_hier, tax_count, w_tax, token_item, token_interaction,
             item_token, token_category, cat_offsets, cat_views,
         )  # fmt: skip
 
@@ -299,7 +308,7 @@ def _train_chunk(
 @njit(cache=True, fastmath=True, nogil=True)
 def _train_shard(
     tokens, offsets, s_lo, s_hi, alpha_lo, alpha_hi, rng, mark, stamp, stats, u, v, keep,
-    noise, exp_table, window, n_neg, hierarchy, w_hier, tax_count, w_tax,
+    noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
 ):  # fmt: skip
     """Train sessions s_lo..s_hi; return the last session stamp used in ``mark``."""
@@ -310,6 +319,7 @@ def _train_shard(
         longest = max(longest, offsets[s + 1] - offsets[s])
     kept = np.empty(longest, dtype=np.int32)
     custom = np.empty(N_INTERACTIONS + tax_count, dtype=np.int32)
+    drawn = np.empty(max(1, n_neg), dtype=np.int32)
     total = max(1, offsets[s_hi] - offsets[s_lo])
     done = 0
     for s in range(s_lo, s_hi):
@@ -342,6 +352,14 @@ def _train_shard(
                 n_t, rng = taxonomy_negatives(
                     target, tax_count, token_category, cat_offsets, cat_views, rng, custom, n_h
                 )
+            n_r = 0
+            if shared:
+                for _ in range(n_neg):
+                    rng = rng * np.uint64(25214903917) + np.uint64(11)
+                    negative = noise[np.int64((rng >> np.uint64(16)) % np.uint64(len(noise)))]
+                    if negative != target:
+                        drawn[n_r] = negative
+                        n_r += 1
             rng = rng * np.uint64(25214903917) + np.uint64(11)
             shrink = np.int64(rng % np.uint64(window))
             for c in range(max(0, i - window + shrink), min(n_kept, i + window - shrink + 1)):
@@ -350,11 +368,16 @@ def _train_shard(
                 ctx = kept[c]
                 neu1e[:] = 0.0
                 _update(u, v, ctx, target, np.float32(1.0), alpha, neu1e, exp_table)
-                for _ in range(n_neg):
-                    rng = rng * np.uint64(25214903917) + np.uint64(11)
-                    negative = noise[np.int64((rng >> np.uint64(16)) % np.uint64(len(noise)))]
-                    if negative != target:
-                        _update(u, v, ctx, negative, np.float32(0.0), alpha, neu1e, exp_table)
+                if not shared:
+                    n_r = 0
+                    for _ in range(n_neg):
+                        rng = rng * np.uint64(25214903917) + np.uint64(11)
+                        negative = noise[np.int64((rng >> np.uint64(16)) % np.uint64(len(noise)))]
+                        if negative != target:
+                            drawn[n_r] = negative
+                            n_r += 1
+                for q in range(n_r):
+                    _update(u, v, ctx, drawn[q], np.float32(0.0), alpha, neu1e, exp_table)
                 for q in range(n_h):
                     _update(u, v, ctx, custom[q], np.float32(0.0), alpha * w_hier, neu1e,
                             exp_table)  # fmt: skip

@@ -372,3 +372,11 @@ def test_select_keeps_the_dictionaries(tmp_path: Path) -> None:
     assert decoded(later) == EVENTS[2:]
     assert later.user_ids is log.user_ids and later.item_ids is log.item_ids
     assert decoded(log.select([3, 0])) == [EVENTS[3], EVENTS[0]]
+
+
+def test_a_report_quotes_the_first_twenty_bad_rows_and_counts_them_all(tmp_path: Path) -> None:
+    rows = [("u", "i", "view", T0 if k % 2 else "never", "c") for k in range(60)]
+    report = load(write(tmp_path / "e.csv", csv_text(rows))).report
+    assert report.bad.counts == {"unparsable timestamp": 30}
+    assert [line for line, _, _ in report.bad.examples] == list(range(2, 41, 2))
+    assert report.rows_read == report.rows_kept + report.bad.total == 60
