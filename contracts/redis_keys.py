@@ -1,0 +1,62 @@
+"""The Redis key format for user histories: a public contract, spelled only here.
+
+A user's history for one interaction lives at ``{prefix}:u:{user_id}:{interaction}`` (for example
+``ic:u:42:view``): a list of item ids, newest first, distinct, trimmed to a configurable length
+(default 50) and expiring after a TTL (default 30 days) that every write refreshes. Upstream
+systems may write these keys directly, so the format is part of the public contract.
+
+Ids are checked before a key is built from them: a ':' inside a user id would make two keys
+ambiguous (``u:a:b:view``), and whitespace or control characters in keys break tooling. The rule
+is deliberately narrow (letters, digits and ``_ . @ -``) so that e-mail-like ids, UUIDs and
+numeric ids pass and nothing that needs escaping does.
+"""
+
+from __future__ import annotations
+
+import re
+
+from contracts.interactions import Interaction
+
+DEFAULT_PREFIX = "ic"
+KEY_FORMAT = "{prefix}:u:{user_id}:{interaction}"
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+ID_RULE = (
+    "1 to 128 characters from letters, digits and '_', '.', '@', '-', "
+    "starting with a letter or digit (no ':', whitespace or control characters)"
+)
+
+PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}(:[A-Za-z0-9_.-]{1,32}){0,3}$")
+PREFIX_RULE = (
+    "1 to 4 ':'-separated segments of 1 to 32 letters, digits, '_', '.' or '-' "
+    "(for example 'ic' or 'staging:ic')"
+)
+
+
+def _shown(value: object) -> str:
+    """``repr`` of a value, shortened so that an error message stays readable."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def check_id(value: str, what: str) -> str:
+    """``value`` if it is a valid id, else ValueError naming ``what`` and the rule."""
+    if not isinstance(value, str) or ID_PATTERN.fullmatch(value) is None:
+        raise ValueError(f"invalid {what} {_shown(value)}: expected {ID_RULE}")
+    return value
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it is a valid key prefix, else ValueError stating the rule."""
+    if not isinstance(prefix, str) or PREFIX_PATTERN.fullmatch(prefix) is None:
+        raise ValueError(f"invalid Redis key prefix {_shown(prefix)}: expected {PREFIX_RULE}")
+    return prefix
+
+
+def history_key(prefix: str, user_id: str, interaction: Interaction) -> str:
+    """The key of ``user_id``'s history for ``interaction``; ValueError for a bad id or prefix."""
+    return KEY_FORMAT.format(
+        prefix=check_prefix(prefix),
+        user_id=check_id(user_id, "user id"),
+        interaction=Interaction(interaction).label,
+    )

@@ -1,0 +1,1 @@
+"""The online half: serves candidates from the current artifacts and Redis histories."""

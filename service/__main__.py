@@ -1,0 +1,34 @@
+"""``python -m service --host H --port P --workers N``: run the API under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+import uvicorn
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m service", description="Serve candidates (settings from the environment)."
+    )
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+    args = parser.parse_args()
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ic-metrics-")
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

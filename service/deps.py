@@ -1,0 +1,41 @@
+"""FastAPI dependencies: the objects a route needs, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from service.history import HistoryStore
+from service.model import Model
+from service.registry import ModelRegistry
+from service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+def get_store(request: Request) -> HistoryStore:
+    store: HistoryStore = request.app.state.store
+    return store
+
+
+def get_model(registry: Annotated[ModelRegistry, Depends(get_registry)]) -> Model:
+    """The served model, read once for the whole request; 503 until one is loaded."""
+    model = registry.model
+    if model is None:
+        raise HTTPException(503, "no model loaded yet: is CURRENT in ARTIFACTS_DIR published?")
+    return model
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+StoreDep = Annotated[HistoryStore, Depends(get_store)]
+ModelDep = Annotated[Model, Depends(get_model)]

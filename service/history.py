@@ -1,0 +1,249 @@
+"""User histories in Redis: what the service reads seeds from and what POST /v1/events writes.
+
+The key format and list semantics are the public contract in ``contracts.redis_keys``: per user
+and interaction, a list of item ids, newest first, distinct, trimmed to ``length``, expiring
+``ttl_seconds`` after the last write. Every operation is one network round trip (a pipeline),
+bounded by one timeout: a slow Redis must cost the request a few milliseconds and a degraded
+answer, never a stalled worker. Failures surface as ``HistoryUnavailable``, which callers turn
+into the popular-items fallback.
+
+Upstream systems may write the keys directly, so reading is tolerant: duplicates are dropped
+(first, i.e. newest, occurrence kept), values that are not UTF-8 are skipped, and a key holding
+something other than a list reads as empty (and is left alone by writes) with a warning logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
+    NoScriptError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import (
+    TimeoutError as RedisTimeoutError,
+)
+
+from contracts.interactions import Interaction
+from contracts.redis_keys import DEFAULT_PREFIX, check_id, check_prefix, history_key
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# One event, atomically: move the item to the front, trim, refresh the TTL. Returns 1 when
+# written, 0 when the key holds another type (written by someone else; left untouched).
+RECORD_SCRIPT = """
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'list' and kind ~= 'none' then return 0 end
+redis.call('LREM', KEYS[1], 0, ARGV[1])
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+RECORD_SHA = hashlib.sha1(RECORD_SCRIPT.encode()).hexdigest()
+
+SEED_INTERACTIONS = (Interaction.VIEW, Interaction.FAVORITE, Interaction.CART)
+
+
+class HistoryUnavailable(Exception):
+    """Redis is down, refused the operation, or did not answer within the timeout."""
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """One user's recent items per interaction: newest first, distinct."""
+
+    views: list[str]
+    favorites: list[str]
+    carts: list[str]
+    purchases: list[str]
+
+    def is_empty(self) -> bool:
+        """True for a user with no history at all (a cold start)."""
+        return not (self.views or self.favorites or self.carts or self.purchases)
+
+
+class HistoryStore:
+    """Reads and writes user histories; every operation is one round trip within ``timeout``.
+
+    ``client`` must return raw bytes (``decode_responses=False``) so that values which are not
+    UTF-8 can be skipped instead of failing the whole read. ``from_url`` builds a suitable one.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str = DEFAULT_PREFIX,
+        length: int = 50,
+        ttl_seconds: int = 30 * 86400,
+        timeout_seconds: float = 0.05,
+    ) -> None:
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("HistoryStore needs a client with decode_responses=False")
+        if length < 1 or ttl_seconds < 1 or timeout_seconds <= 0:
+            raise ValueError(
+                f"length ({length}), ttl_seconds ({ttl_seconds}) and timeout_seconds "
+                f"({timeout_seconds}) must be positive"
+            )
+        self._client = client
+        self.prefix = check_prefix(prefix)
+        self.length = length
+        self.ttl_seconds = ttl_seconds
+        self.timeout_seconds = timeout_seconds
+        kwargs = client.connection_pool.connection_kwargs
+        where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+        self._where = f"Redis at {where}"
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        timeout_seconds: float = 0.05,
+        max_connections: int = 64,
+        **kw: Any,
+    ) -> HistoryStore:
+        """A store on a bounded connection pool where each operation costs at most one timeout.
+
+        Connecting and reading each give up after ``timeout_seconds`` and nothing is retried: a
+        slow Redis should cost one timeout, not three. At most ``max_connections`` sockets are
+        opened; further callers wait for a free one (within the same timeout).
+        """
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout_seconds,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=False,
+        )
+        return cls(aioredis.Redis.from_pool(pool), timeout_seconds=timeout_seconds, **kw)
+
+    async def read(self, user_id: str, seeds: int = 4, purchases: int = 50) -> UserHistory:
+        """The newest ``seeds`` views, favorites and carts and ``purchases`` purchases of a user.
+
+        One pipeline of four LRANGEs. Purchases are read so that callers can exclude them.
+        A list with duplicates (written upstream) may yield fewer than ``seeds`` distinct items.
+        ValueError for an invalid user id; HistoryUnavailable when Redis fails or is slow.
+        """
+        if seeds < 0 or purchases < 0:
+            raise ValueError(f"seeds ({seeds}) and purchases ({purchases}) must be >= 0")
+        wanted = {i: seeds for i in SEED_INTERACTIONS} | {Interaction.PURCHASE: purchases}
+        keys = {i: history_key(self.prefix, user_id, i) for i in wanted if wanted[i] > 0}
+        pipe = self._client.pipeline(transaction=False)
+        for interaction, key in keys.items():
+            pipe.lrange(key, 0, wanted[interaction] - 1)
+        replies = await self._bounded("read", pipe.execute(raise_on_error=False))
+        lists = {
+            i: self._distinct(key, reply)
+            for (i, key), reply in zip(keys.items(), replies, strict=True)
+        }
+        return UserHistory(
+            views=lists.get(Interaction.VIEW, []),
+            favorites=lists.get(Interaction.FAVORITE, []),
+            carts=lists.get(Interaction.CART, []),
+            purchases=lists.get(Interaction.PURCHASE, []),
+        )
+
+    async def record(self, events: Sequence[tuple[str, str, Interaction]]) -> int:
+        """Apply ``(user_id, item_id, interaction)`` events in order; the number written.
+
+        Each event is one atomic script run (remove the old occurrence, push, trim, expire); a
+        batch is one pipeline. Every id is checked before any key is built, so an invalid id
+        anywhere refuses the whole batch (ValueError) and nothing is written. Replaying a batch,
+        or its tail, leaves the same lists, so retrying after HistoryUnavailable is safe.
+        Events whose key holds another type (written upstream) are skipped and not counted.
+        """
+        writes = [
+            (history_key(self.prefix, user, interaction), check_id(item, "item id"))
+            for user, item, interaction in events
+        ]
+        if not writes:
+            return 0
+        replies = await self._bounded("record", self._run_script(writes, RECORD_SHA))
+        first_missing = next(
+            (n for n, r in enumerate(replies) if isinstance(r, NoScriptError)), None
+        )
+        if first_missing is not None:
+            # The script cache was emptied (a restart or SCRIPT FLUSH): EVAL loads it again.
+            rest = await self._bounded("record", self._run_script(writes[first_missing:], None))
+            replies = replies[:first_missing] + rest
+        written = 0
+        for (key, _), reply in zip(writes, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                raise HistoryUnavailable(
+                    f"{self._where} refused a history write after {written} of {len(writes)} "
+                    f"events: {reply}"
+                )
+            if reply == 0:
+                log.warning("history key %s holds a non-list value; event skipped", key)
+            written += int(reply)
+        return written
+
+    async def ping(self) -> bool:
+        """Whether Redis answers within the timeout (False, never an exception, otherwise)."""
+        try:
+            return bool(await self._bounded("ping", self._client.ping()))
+        except HistoryUnavailable:
+            return False
+
+    async def close(self) -> None:
+        """Close the client and, when it owns one (``from_url``), its connection pool."""
+        await self._client.aclose()
+
+    def _run_script(self, writes: list[tuple[str, str]], sha: str | None) -> Awaitable[list[Any]]:
+        """One pipeline running the record script per write: by ``sha``, or by source if None."""
+        pipe = self._client.pipeline(transaction=False)
+        for key, item in writes:
+            args = (key, item, self.length, self.ttl_seconds)
+            if sha is None:
+                pipe.eval(RECORD_SCRIPT, 1, *args)
+            else:
+                pipe.evalsha(sha, 1, *args)
+        return pipe.execute(raise_on_error=False)
+
+    def _distinct(self, key: str, reply: object) -> list[str]:
+        """A reply's item ids in order without repeats or undecodable values."""
+        if isinstance(reply, ResponseError):
+            if str(reply).startswith("WRONGTYPE"):
+                log.warning("history key %s holds a non-list value; read as empty", key)
+                return []
+            raise HistoryUnavailable(f"{self._where} refused a history read: {reply}")
+        items: dict[str, None] = {}
+        for raw in reply if isinstance(reply, list) else []:
+            try:
+                item = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+            except UnicodeDecodeError:
+                continue
+            if item:
+                items.setdefault(item, None)
+        return list(items)
+
+    async def _bounded(self, operation: str, awaitable: Awaitable[T]) -> T:
+        """``awaitable``'s result within the timeout; every failure becomes HistoryUnavailable."""
+        try:
+            return await asyncio.wait_for(awaitable, self.timeout_seconds)
+        except (TimeoutError, RedisTimeoutError) as e:
+            raise HistoryUnavailable(
+                f"{self._where} did not answer a history {operation} within "
+                f"{self.timeout_seconds * 1000:g} ms (slow or stalled)"
+            ) from e
+        except RedisConnectionError as e:
+            raise HistoryUnavailable(
+                f"{self._where} is unreachable for a history {operation}: {e}"
+            ) from e
+        except RedisError as e:
+            raise HistoryUnavailable(f"{self._where} refused a history {operation}: {e}") from e

@@ -1,0 +1,97 @@
+"""Prometheus metrics: the names dashboards and alert rules (k8s/) depend on.
+
+With several uvicorn workers, ``PROMETHEUS_MULTIPROC_DIR`` must be set (``python -m service``
+does it) so that ``/metrics`` aggregates every worker; with one worker the default registry is
+used. The model version is an info-style gauge (``ic_model_info{version=…} 1``) so that it works
+in both modes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+FAST = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+REQUEST_SECONDS = Histogram(
+    "ic_http_request_duration_seconds",
+    "HTTP request latency by route template, method and status code.",
+    ["route", "method", "status"],
+    buckets=FAST,
+)
+REDIS_SECONDS = Histogram(
+    "ic_redis_duration_seconds", "Redis round trips by operation.", ["operation"], buckets=FAST
+)
+REDIS_ERRORS = Counter(
+    "ic_redis_errors_total", "Redis operations that failed or timed out.", ["operation"]
+)
+ANN_SECONDS = Histogram(
+    "ic_ann_query_duration_seconds",
+    "One batched nearest-neighbour query, by index.",
+    ["index"],
+    buckets=FAST,
+)
+CANDIDATES = Histogram(
+    "ic_candidates_returned",
+    "Candidates returned per module.",
+    ["module"],
+    buckets=(0, 1, 5, 10, 25, 50, 100, 200, 500),
+)
+FALLBACKS = Counter("ic_fallbacks_total", "Answers served from popular items.", ["reason"])
+DEGRADED = Counter("ic_degraded_total", "Answers degraded because Redis was unavailable.")
+UNKNOWN_SEEDS = Counter("ic_unknown_seeds_total", "History items absent from the model.")
+EVENTS = Counter("ic_events_ingested_total", "Events written to Redis.", ["interaction"])
+RELOADS = Counter("ic_reloads_total", "Model reload attempts by result.", ["result"])
+MODEL_INFO = Gauge(
+    "ic_model_info", "The served model version (value 1).", ["version"], multiprocess_mode="liveall"
+)
+MODEL_CREATED = Gauge(
+    "ic_model_created_timestamp_seconds",
+    "When the served version was trained (unix time); alert on its age.",
+    multiprocess_mode="liveall",
+)
+MODEL_LOAD_SECONDS = Gauge(
+    "ic_model_load_seconds",
+    "Time to verify, load and warm the served version.",
+    multiprocess_mode="liveall",
+)
+INDEX_SIZE = Gauge(
+    "ic_index_items", "Items in each index of the served version.", ["index"],
+    multiprocess_mode="liveall",
+)  # fmt: skip
+
+
+@contextmanager
+def timed(histogram: Histogram, *labels: str) -> Iterator[None]:
+    """Observe the wall time of the block into ``histogram`` with ``labels``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        histogram.labels(*labels).observe(time.perf_counter() - started)
+
+
+def ann_timer(index: str) -> AbstractContextManager[None]:
+    """Times one batched query of ``index`` (retrieval's QueryTimer)."""
+    return timed(ANN_SECONDS, index)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of every metric (of all workers in multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,134 @@
+"""A loaded model version: verified, checked for consistency, warmed, then never mutated.
+
+``load_model`` refuses a version whose files do not match the manifest's sha256, whose schema
+version is unknown, or whose arrays and indexes disagree on shapes; it raises ``ModelLoadError``
+and the caller keeps serving what it had. A ``Model`` is immutable once built: hnswlib indexes
+are only queried (never added to), so any number of requests may share it while a newer one
+is being loaded beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from contracts import artifacts
+from contracts.catalog import CatalogError, read_catalog
+from contracts.interactions import Interaction
+from contracts.manifest import Manifest
+from contracts.search import HnswSearch
+
+ITEM_INDEX = artifacts.ITEM_INDEX
+
+
+class ModelLoadError(Exception):
+    """The version cannot be served; the message names the version and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Popular:
+    """Ranked (item_id, score) lists: overall and per category."""
+
+    overall: list[tuple[str, float]]
+    by_category: dict[str, list[tuple[str, float]]]
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """Everything a request needs from one version, read-only."""
+
+    version: str
+    manifest: Manifest
+    item_ids: list[str]
+    item_row: dict[str, int]
+    item_category: list[str | None]
+    item_token: np.ndarray  # int64 (n_items, 4): pair token of (item, interaction) or -1
+    token_item: np.ndarray  # int64 item row of each pair token
+    pair_vectors: np.ndarray  # float32 (n_pairs, d) input vectors: the queries
+    item_vectors: np.ndarray  # float32 (n_items, d) no-interaction input vectors
+    indexes: dict[str, HnswSearch]  # interaction label or ITEM_INDEX → index
+    popular: Popular
+    load_seconds: float
+
+    def index_sizes(self) -> dict[str, int]:
+        return {name: len(index) for name, index in self.indexes.items()}
+
+    def has_index(self, interaction: Interaction) -> bool:
+        return interaction.label in self.indexes
+
+
+def load_model(artifacts_dir: Path, version: str, ef_search: int | None = None) -> Model:
+    """Verify and load ``version`` from ``artifacts_dir``; ModelLoadError if it cannot serve."""
+    started = time.perf_counter()
+    folder = artifacts.version_dir(artifacts_dir, version)
+    try:
+        manifest = artifacts.verify_version(folder)
+        catalog = read_catalog(folder / artifacts.ITEMS, folder / artifacts.TOKENS)
+        pair_vectors = np.load(folder / artifacts.PAIRS_IN, mmap_mode="r")
+        item_vectors = np.load(folder / artifacts.ITEMS_IN, mmap_mode="r")
+        popular = _popular(folder / artifacts.POPULAR)
+        indexes = {
+            info.name: HnswSearch.load(
+                folder / info.file, info.space, info.dim, ef_search or info.ef_search, info.count
+            )
+            for info in manifest.indexes
+            if info.similarity == manifest.similarity
+        }
+    except (artifacts.ArtifactError, CatalogError, OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"version {version} refused: {exc}") from exc
+
+    n_items, n_pairs, dim = len(catalog.item_ids), len(catalog.token_item), manifest.dim
+    problems = []
+    if pair_vectors.shape != (n_pairs, dim):
+        problems.append(f"pair vectors {pair_vectors.shape} != ({n_pairs}, {dim})")
+    if item_vectors.shape != (n_items, dim):
+        problems.append(f"item vectors {item_vectors.shape} != ({n_items}, {dim})")
+    if ITEM_INDEX not in indexes:
+        problems.append("no item index (the fallback for seeds without a pair)")
+    for name, index in indexes.items():
+        if index.dim != dim:
+            problems.append(f"index {name} has dim {index.dim}, the manifest says {dim}")
+    if problems:
+        raise ModelLoadError(f"version {version} refused: " + "; ".join(problems))
+
+    model = Model(
+        version=version,
+        manifest=manifest,
+        item_ids=catalog.item_ids,
+        item_row={item: row for row, item in enumerate(catalog.item_ids)},
+        item_category=catalog.item_category,
+        item_token=catalog.item_token(),
+        token_item=catalog.token_item,
+        pair_vectors=pair_vectors,
+        item_vectors=item_vectors,
+        indexes=indexes,
+        popular=popular,
+        load_seconds=0.0,
+    )
+    _warm(model)
+    return replace(model, load_seconds=time.perf_counter() - started)
+
+
+def _popular(path: Path) -> Popular:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+
+    def ranked(entries: list[dict[str, Any]]) -> list[tuple[str, float]]:
+        return [(str(e["item_id"]), float(e["score"])) for e in entries]
+
+    return Popular(
+        overall=ranked(raw["overall"]),
+        by_category={c: ranked(entries) for c, entries in raw["by_category"].items()},
+    )
+
+
+def _warm(model: Model) -> None:
+    """Query every index once so the first real request pays no cold-start cost."""
+    for name, index in model.indexes.items():
+        vectors = model.item_vectors if name == ITEM_INDEX else model.pair_vectors
+        if len(vectors):
+            index.query(np.asarray(vectors[: min(8, len(vectors))]), 10)

@@ -1,0 +1,118 @@
+"""The model registry: which version is served, and hot swaps to newer ones.
+
+``reload()`` reads ``CURRENT``; if it names a version other than the one served, the version is
+loaded beside the live one (verify every sha256, check shapes, warm), then a single reference
+is swapped. Requests read ``registry.model`` once and keep that object for their whole life, so
+in-flight requests finish on the old model while new ones get the new model; nothing is ever
+mutated in place. A version that fails is refused: the failure is logged and counted, the old
+model keeps serving, and that version is not retried until ``CURRENT`` changes or a reload is
+forced. A watcher thread calls ``reload()`` every ``interval`` seconds, off the request path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from contracts import artifacts
+from service import metrics
+from service.model import Model, ModelLoadError, load_model
+
+log = logging.getLogger("service.registry")
+
+
+ReloadStatus = Literal["loaded", "unchanged", "refused", "missing"]
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What one reload did, and which version is served after it."""
+
+    result: ReloadStatus
+    version: str | None  # the version served after the reload
+    detail: str = ""
+
+
+class ModelRegistry:
+    """Holds the served model; thread-safe; one reload at a time."""
+
+    def __init__(self, artifacts_dir: Path, ef_search: int | None = None) -> None:
+        self.artifacts_dir = artifacts_dir
+        self.ef_search = ef_search
+        self._model: Model | None = None
+        self._refused: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def model(self) -> Model | None:
+        """The served model (read it once per request and keep the reference)."""
+        return self._model
+
+    def reload(self, force: bool = False) -> ReloadResult:
+        """Serve the version ``CURRENT`` names if it is new and sound; never raises."""
+        with self._lock:
+            served = self._model.version if self._model else None
+            try:
+                wanted = artifacts.read_current(self.artifacts_dir)
+            except (artifacts.ArtifactError, OSError) as exc:
+                return self._fail(None, served, f"cannot read CURRENT: {exc}")
+            if wanted is None:
+                return ReloadResult("missing", served, f"no CURRENT in {self.artifacts_dir}")
+            if wanted == served:
+                return ReloadResult("unchanged", served)
+            if wanted in self._refused and not force:
+                return ReloadResult("refused", served, self._refused[wanted])
+            try:
+                model = load_model(self.artifacts_dir, wanted, self.ef_search)
+            except ModelLoadError as exc:
+                return self._fail(wanted, served, str(exc))
+            self._model = model
+            self._refused.pop(wanted, None)
+            _publish_metrics(model)
+            metrics.RELOADS.labels("loaded").inc()
+            log.info(
+                "serving model version",
+                extra={"version": wanted, "previous": served, "seconds": model.load_seconds},
+            )
+            return ReloadResult("loaded", wanted)
+
+    def start(self, interval: float) -> None:
+        """Check ``CURRENT`` every ``interval`` seconds in a daemon thread (0: never)."""
+        if interval <= 0 or self._watcher is not None:
+            return
+        self._stop.clear()
+        self._watcher = threading.Thread(
+            target=self._watch, args=(interval,), name="model-watcher", daemon=True
+        )
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+
+    def _watch(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.reload()
+
+    def _fail(self, version: str | None, served: str | None, reason: str) -> ReloadResult:
+        if version is not None:
+            self._refused[version] = reason
+        metrics.RELOADS.labels("failed").inc()
+        log.error("model reload failed", extra={"version": version, "reason": reason})
+        return ReloadResult("refused", served, reason)
+
+
+def _publish_metrics(model: Model) -> None:
+    metrics.MODEL_INFO.clear()
+    metrics.MODEL_INFO.labels(model.version).set(1)
+    metrics.MODEL_CREATED.set(model.manifest.created_at.timestamp())
+    metrics.MODEL_LOAD_SECONDS.set(model.load_seconds)
+    for name, size in model.index_sizes().items():
+        metrics.INDEX_SIZE.labels(name).set(size)

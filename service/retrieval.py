@@ -1,0 +1,221 @@
+"""From seeds to explained candidates: batched nearest-neighbour queries and the fair merge.
+
+A module's seeds are the user's last few distinct items of one interaction (views for
+"Inspired by what you viewed", carts for "…carted"). Each seed (ℓ, X) is looked up as the pair
+vector u(ℓ, X); a seed item without that pair falls back to its no-interaction vector, searched
+in the item index. Every target index is queried once for all seeds of the module (one
+``knn_query`` per index per request), so the cost does not grow with Python loops over seeds.
+
+**The merge rule.** Each seed's neighbours are ranked by score (deduplicated across target
+indexes, best score kept). Candidates are then taken in rounds: in every round each seed, in
+order of its next candidate's score, contributes its best candidate not yet taken; a round's
+candidates are ordered by score. So every seed gets a fair share before any seed gets more,
+one very popular seed cannot fill the module, and the order is by score within that rule.
+No item appears twice; seeds, blocked items (the user's purchases, the caller's ``exclude``)
+never appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+
+from contracts.interactions import Interaction
+from service.model import ITEM_INDEX, Model
+
+PAIR, ITEM, POPULAR = "item-interaction", "item", "popular"
+QueryTimer = Callable[[str], AbstractContextManager[object]]
+"""``timer(index_name)`` returns a context manager that times one batched query."""
+
+
+class UnknownItemError(LookupError):
+    """The item is not in the model's vocabulary."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One recommended item and why."""
+
+    item_id: str
+    score: float
+    interaction: str | None  # the predicted interaction (the index it was found in)
+    because_item: str | None  # the seed that produced it
+    because_interaction: str | None
+    embedding: str  # PAIR; ITEM when the seed had no pair vector; POPULAR for fallbacks
+    category_id: str | None = None  # set for popular fallbacks
+
+
+@dataclass(frozen=True)
+class ModuleResult:
+    seeds: list[str]  # seeds the model knows, newest first
+    unknown_seeds: list[str]  # seeds absent from the model, skipped
+    candidates: list[Candidate]
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """One seed's neighbours, best first: item rows, scores, predicted interactions."""
+
+    seed: str
+    rows: np.ndarray
+    scores: np.ndarray
+    interactions: list[str | None]
+    embedding: str
+
+
+def module(
+    model: Model,
+    seeds: Sequence[str],
+    seed_interaction: Interaction,
+    targets: Sequence[Interaction],
+    k: int,
+    blocked: Iterable[str],
+    timer: QueryTimer | None = None,
+) -> ModuleResult:
+    """The candidates of one module: ``k`` items found from ``seeds`` by the merge rule."""
+    known = [s for s in seeds if s in model.item_row]
+    unknown = [s for s in seeds if s not in model.item_row]
+    if not known:
+        return ModuleResult([], unknown, [])
+    blocked_rows = {model.item_row[b] for b in blocked if b in model.item_row}
+    blocked_rows.update(model.item_row[s] for s in known)
+    depth = k + len(blocked_rows)
+    ranked = _neighbours(model, known, seed_interaction, targets, depth, timer)
+    return ModuleResult(
+        known, unknown, _fair_merge(model, ranked, seed_interaction, k, blocked_rows)
+    )
+
+
+def neighbors(
+    model: Model,
+    item_id: str,
+    interaction: Interaction,
+    target: Interaction,
+    k: int,
+    timer: QueryTimer | None = None,
+) -> list[Candidate]:
+    """Because you <interaction> ``item_id``, you may <target> these: best first, not itself."""
+    if item_id not in model.item_row:
+        raise UnknownItemError(f"item {item_id!r} is not in model version {model.version}")
+    ranked = _neighbours(model, [item_id], interaction, [target], k + 1, timer)
+    return _fair_merge(model, ranked, interaction, k, {model.item_row[item_id]})
+
+
+def popular(
+    model: Model, categories: Sequence[str], k: int, blocked: Iterable[str]
+) -> list[Candidate]:
+    """Popular items of ``categories`` (round-robin, in the given order), then overall ones."""
+    taken = set(blocked)
+    result: list[Candidate] = []
+
+    def take(item: str, score: float, category: str | None) -> None:
+        if item not in taken and len(result) < k:
+            taken.add(item)
+            result.append(Candidate(item, score, None, None, None, POPULAR, category))
+
+    lists = [(c, model.popular.by_category.get(c, [])) for c in dict.fromkeys(categories)]
+    for rank in range(max((len(ranked) for _, ranked in lists), default=0)):
+        for category, ranked in lists:
+            if rank < len(ranked):
+                take(*ranked[rank], category)
+    for item, score in model.popular.overall:
+        take(item, score, None)
+    return result
+
+
+def _neighbours(
+    model: Model,
+    seeds: Sequence[str],
+    seed_interaction: Interaction,
+    targets: Sequence[Interaction],
+    depth: int,
+    timer: QueryTimer | None,
+) -> list[_Ranked]:
+    """Each seed's neighbours over all targets, deduplicated by item, best first."""
+    rows = np.array([model.item_row[s] for s in seeds], dtype=np.int64)
+    tokens = model.item_token[rows, int(seed_interaction)]
+    found: list[list[tuple[np.ndarray, np.ndarray, str | None]]] = [[] for _ in seeds]
+    with_pair = np.flatnonzero(tokens >= 0)
+    if len(with_pair):
+        queries = np.asarray(model.pair_vectors[tokens[with_pair]])
+        for target in targets:
+            if target.label in model.indexes:
+                labels, scores = _query(model, target.label, queries, depth, timer)
+                for j, seed in enumerate(with_pair):
+                    found[seed].append((model.token_item[labels[j]], scores[j], target.label))
+    without = np.flatnonzero(tokens < 0)
+    if len(without):
+        queries = np.asarray(model.item_vectors[rows[without]])
+        labels, scores = _query(model, ITEM_INDEX, queries, depth, timer)
+        for j, seed in enumerate(without):
+            found[seed].append((labels[j], scores[j], None))
+    return [
+        _ranked(seed, parts, PAIR if tokens[i] >= 0 else ITEM)
+        for i, (seed, parts) in enumerate(zip(seeds, found, strict=True))
+    ]
+
+
+def _query(
+    model: Model, name: str, queries: np.ndarray, k: int, timer: QueryTimer | None
+) -> tuple[np.ndarray, np.ndarray]:
+    with timer(name) if timer else nullcontext():
+        return model.indexes[name].query(queries, k)
+
+
+def _ranked(
+    seed: str, parts: list[tuple[np.ndarray, np.ndarray, str | None]], embedding: str
+) -> _Ranked:
+    if not parts:
+        return _Ranked(seed, np.zeros(0, np.int64), np.zeros(0, np.float32), [], embedding)
+    rows = np.concatenate([p[0] for p in parts])
+    scores = np.concatenate([p[1] for p in parts])
+    interactions = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(parts)])
+    order = np.argsort(-scores, kind="stable")
+    rows, scores, interactions = rows[order], scores[order], interactions[order]
+    _, first = np.unique(rows, return_index=True)
+    keep = np.sort(first)
+    labels = [parts[i][2] for i in interactions[keep]]
+    return _Ranked(seed, rows[keep], scores[keep], labels, embedding)
+
+
+def _fair_merge(
+    model: Model, ranked: list[_Ranked], seed_interaction: Interaction, k: int, blocked: set[int]
+) -> list[Candidate]:
+    taken = set(blocked)
+    pointers = [0] * len(ranked)
+    result: list[Candidate] = []
+    while len(result) < k:
+        offers = []
+        for i, r in enumerate(ranked):
+            while pointers[i] < len(r.rows) and int(r.rows[pointers[i]]) in taken:
+                pointers[i] += 1
+            if pointers[i] < len(r.rows):
+                offers.append((-float(r.scores[pointers[i]]), i))
+        if not offers:
+            break
+        round_picks = []
+        for _, i in sorted(offers):
+            r = ranked[i]
+            while pointers[i] < len(r.rows) and int(r.rows[pointers[i]]) in taken:
+                pointers[i] += 1
+            if pointers[i] == len(r.rows):
+                continue
+            p = pointers[i]
+            taken.add(int(r.rows[p]))
+            round_picks.append((r, p))
+        round_picks.sort(key=lambda pick: -float(pick[0].scores[pick[1]]))
+        for r, p in round_picks[: k - len(result)]:
+            result.append(
+                Candidate(
+                    item_id=model.item_ids[int(r.rows[p])],
+                    score=round(float(r.scores[p]), 6),
+                    interaction=r.interactions[p],
+                    because_item=r.seed,
+                    because_interaction=seed_interaction.label,
+                    embedding=r.embedding,
+                )
+            )
+    return result

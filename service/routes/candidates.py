@@ -1,0 +1,156 @@
+"""GET /v1/users/{user_id}/candidates: the user's two explainable modules."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response
+
+from contracts.interactions import Interaction
+from contracts.redis_keys import ID_PATTERN
+from service import metrics, retrieval
+from service.deps import ModelDep, SettingsDep, StoreDep
+from service.history import HistoryUnavailable, UserHistory
+from service.model import Model
+from service.schemas import CandidateOut, CandidatesOut, ModuleOut
+from service.settings import Settings
+
+router = APIRouter(tags=["candidates"])
+log = logging.getLogger("service.candidates")
+
+TITLES = {
+    "viewed": "Inspired by what you viewed",
+    "carted": "Inspired by what you carted",
+    "popular": "Popular right now",
+}
+
+
+@router.get("/v1/users/{user_id}/candidates", response_model=CandidatesOut)
+async def candidates(
+    user_id: Annotated[str, Path(pattern=ID_PATTERN.pattern, description="The user's id.")],
+    model: ModelDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    response: Response,
+    k: Annotated[int | None, Query(ge=1, description="Candidates per module.")] = None,
+    exclude: Annotated[
+        list[Annotated[str, Query(pattern=ID_PATTERN.pattern)]] | None,
+        Query(description="Items never to return (e.g. already on the page)."),
+    ] = None,
+) -> CandidatesOut:
+    """Candidates inspired by the user's last views and carts, each with its reason."""
+    k = _check_limits(settings, k, exclude)
+    response.headers["X-Model-Version"] = model.version
+    excluded = list(exclude or [])
+    try:
+        with metrics.timed(metrics.REDIS_SECONDS, "read"):
+            history = await store.read(
+                user_id, seeds=settings.seeds_per_module, purchases=settings.history_length
+            )
+    except HistoryUnavailable as exc:
+        metrics.REDIS_ERRORS.labels("read").inc()
+        metrics.DEGRADED.inc()
+        log.warning("history unavailable, serving popular", extra={"reason": str(exc)})
+        return _fallback(model, user_id, [], k, excluded, degraded=True)
+
+    blocked = [*history.purchases, *excluded, *history.views, *history.carts]
+    viewed = (history.views, Interaction.VIEW, settings.viewed_targets)
+    carted = (history.carts, Interaction.CART, settings.carted_targets)
+    modules = [
+        _module(model, "viewed", *viewed, k, blocked),
+        _module(model, "carted", *carted, k, blocked),
+    ]
+    metrics.UNKNOWN_SEEDS.inc(sum(len(m.unknown_seeds) for m in modules))
+    if not any(m.candidates for m in modules):
+        return _fallback(model, user_id, _categories(model, history), k, blocked, degraded=False)
+    for m in modules:
+        metrics.CANDIDATES.labels(m.name).observe(len(m.candidates))
+    return CandidatesOut(
+        user_id=user_id, model_version=model.version, modules=modules, fallback=None, degraded=False
+    )
+
+
+def _check_limits(settings: Settings, k: int | None, exclude: list[str] | None) -> int:
+    if k is not None and k > settings.k_max:
+        raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
+    if exclude and len(exclude) > settings.exclude_max:
+        raise HTTPException(
+            422, f"exclude lists at most {settings.exclude_max} items, got {len(exclude)}"
+        )
+    return k or settings.k_default
+
+
+def _module(
+    model: Model,
+    name: str,
+    seeds: list[str],
+    interaction: Interaction,
+    targets: tuple[Interaction, ...],
+    k: int,
+    blocked: list[str],
+) -> ModuleOut:
+    result = retrieval.module(model, seeds, interaction, targets, k, blocked, metrics.ann_timer)
+    return ModuleOut.model_validate(
+        {
+            "name": name,
+            "title": TITLES[name],
+            "seed_interaction": interaction.label,
+            "target_interactions": [t.label for t in targets],
+            "seeds": result.seeds,
+            "unknown_seeds": result.unknown_seeds,
+            "candidates": [to_out(c) for c in result.candidates],
+        }
+    )
+
+
+def _fallback(
+    model: Model, user_id: str, categories: list[str], k: int, blocked: list[str], degraded: bool
+) -> CandidatesOut:
+    metrics.FALLBACKS.labels("redis" if degraded else "cold_start").inc()
+    found = retrieval.popular(model, categories, k, blocked)
+    metrics.CANDIDATES.labels("popular").observe(len(found))
+    module = ModuleOut(
+        name="popular",
+        title=TITLES["popular"],
+        seed_interaction=None,
+        target_interactions=[],
+        seeds=[],
+        unknown_seeds=[],
+        candidates=[to_out(c) for c in found],
+    )
+    return CandidatesOut(
+        user_id=user_id,
+        model_version=model.version,
+        modules=[module],
+        fallback="popular",
+        degraded=degraded,
+    )
+
+
+def _categories(model: Model, history: UserHistory) -> list[str]:
+    """Categories of the user's known history items, most recent interaction kind first."""
+    items = [*history.carts, *history.views, *history.favorites, *history.purchases]
+    rows = [model.item_row[i] for i in items if i in model.item_row]
+    return [c for c in dict.fromkeys(model.item_category[r] for r in rows) if c is not None]
+
+
+def to_out(c: retrieval.Candidate) -> CandidateOut:
+    """The JSON shape of a retrieval candidate."""
+    if c.embedding == retrieval.POPULAR:
+        because = {"reason": "popular", "category_id": c.category_id}
+    else:
+        because = {
+            "reason": "seed",
+            "item_id": c.because_item,
+            "interaction": c.because_interaction,
+        }
+    return CandidateOut.model_validate(
+        {
+            "item_id": c.item_id,
+            "score": c.score,
+            "interaction": c.interaction,
+            "embedding": c.embedding,
+            "because": because,
+        }
+    )

@@ -1,0 +1,42 @@
+"""POST /v1/events: interactions into the users' Redis histories."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from contracts.interactions import Interaction
+from service import metrics
+from service.deps import SettingsDep, StoreDep
+from service.history import HistoryUnavailable
+from service.schemas import EventBatchIn, EventIn, EventsAccepted
+
+router = APIRouter(tags=["events"])
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=EventsAccepted,
+    responses={503: {"description": "Redis is unavailable; nothing was written, retry."}},
+)
+async def ingest(
+    body: EventIn | EventBatchIn, settings: SettingsDep, store: StoreDep
+) -> EventsAccepted:
+    """Record one event or a batch: by timestamp when every event has one, else as sent."""
+    events = body.events if isinstance(body, EventBatchIn) else [body]
+    if len(events) > settings.events_batch_max:
+        raise HTTPException(
+            422, f"a batch holds at most {settings.events_batch_max} events, got {len(events)}"
+        )
+    if all(e.timestamp is not None for e in events):
+        events = sorted(events, key=lambda e: e.timestamp or 0.0)
+    batch = [(e.user_id, e.item_id, Interaction.parse(e.interaction)) for e in events]
+    try:
+        with metrics.timed(metrics.REDIS_SECONDS, "record"):
+            written = await store.record(batch)
+    except HistoryUnavailable as exc:
+        metrics.REDIS_ERRORS.labels("record").inc()
+        raise HTTPException(503, f"history store unavailable, nothing written: {exc}") from exc
+    for _, _, interaction in batch:
+        metrics.EVENTS.labels(interaction.label).inc()
+    return EventsAccepted(accepted=written)

@@ -1,0 +1,50 @@
+"""GET /v1/items/{item_id}/neighbors: "because you X this, you may Y that"."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response
+
+from contracts.interactions import Interaction
+from contracts.redis_keys import ID_PATTERN
+from service import metrics, retrieval
+from service.deps import ModelDep, SettingsDep
+from service.routes.candidates import to_out
+from service.schemas import InteractionName, NeighborsOut
+
+router = APIRouter(tags=["items"])
+
+
+@router.get(
+    "/v1/items/{item_id}/neighbors",
+    response_model=NeighborsOut,
+    responses={404: {"description": "The item is not in the served model."}},
+)
+def neighbors(
+    item_id: Annotated[str, Path(pattern=ID_PATTERN.pattern)],
+    model: ModelDep,
+    settings: SettingsDep,
+    response: Response,
+    interaction: Annotated[InteractionName, Query(description="What the user did (X).")] = "view",
+    target: Annotated[InteractionName, Query(description="What to predict (Y).")] = "cart",
+    k: Annotated[int, Query(ge=1)] = 50,
+) -> NeighborsOut:
+    """Items the user may ``target`` after they ``interaction`` this one, best first."""
+    if k > settings.k_max:
+        raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
+    response.headers["X-Model-Version"] = model.version
+    try:
+        found = retrieval.neighbors(
+            model, item_id, Interaction.parse(interaction), Interaction.parse(target), k,
+            metrics.ann_timer,
+        )  # fmt: skip
+    except retrieval.UnknownItemError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return NeighborsOut(
+        item_id=item_id,
+        interaction=interaction,
+        target=target,
+        model_version=model.version,
+        neighbors=[to_out(c) for c in found],
+    )

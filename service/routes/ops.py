@@ -1,0 +1,49 @@
+"""Health, readiness, metrics and the reload trigger."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from service import metrics
+from service.deps import RegistryDep, StoreDep
+from service.schemas import Ready, ReloadOut
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive (no dependency is checked)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
+async def readyz(registry: RegistryDep, store: StoreDep) -> JSONResponse:
+    """200 only with a model loaded and Redis answering; else 503 saying which is missing."""
+    model = registry.model
+    redis_ok = await store.ping()
+    ready = model is not None and redis_ok
+    missing = [what for what, ok in (("model", model is not None), ("redis", redis_ok)) if not ok]
+    body = Ready(
+        ready=ready,
+        model_version=model.version if model else None,
+        redis=redis_ok,
+        detail="" if ready else "not ready: " + ", ".join(missing),
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+def prometheus() -> Response:
+    """Prometheus exposition of every metric."""
+    payload, content_type = metrics.render()
+    return Response(payload, media_type=content_type)
+
+
+@router.post("/admin/reload", response_model=ReloadOut)
+async def reload(registry: RegistryDep) -> ReloadOut:
+    """Check CURRENT now and load a new version if there is one (also retries a refused one)."""
+    result = await run_in_threadpool(registry.reload, True)
+    return ReloadOut(result=result.result, model_version=result.version, detail=result.detail)

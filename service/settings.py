@@ -1,0 +1,66 @@
+"""The service's settings: one typed object, read from the environment at start-up.
+
+Every field maps to an upper-case environment variable of the same name (``ARTIFACTS_DIR``,
+``REDIS_URL``, …). Impossible values stop the service at start-up with a message naming the
+variable, rather than failing on the first request. docs/operations.md lists them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from contracts.interactions import Interaction
+from contracts.redis_keys import DEFAULT_PREFIX, PREFIX_PATTERN
+
+
+class Settings(BaseSettings):
+    """Service configuration (environment variables, case-insensitive)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    artifacts_dir: Path = Path("artifacts")  # the trainer's --artifacts folder (read-only)
+    reload_interval_seconds: float = Field(10.0, ge=0)  # CURRENT checks; 0 = only on request
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_ms: int = Field(50, ge=1, le=10_000)  # past this, answer degraded
+    key_prefix: str = Field(DEFAULT_PREFIX, pattern=PREFIX_PATTERN.pattern)
+    history_length: int = Field(50, ge=1, le=10_000)  # items kept per user and interaction
+    history_ttl_days: float = Field(30, gt=0)  # refreshed on every write
+    seeds_per_module: int = Field(4, ge=1, le=50)  # the paper: last 4 views, last 4 carts
+    # Which candidate interactions each module searches (comma-separated). "Inspired by what
+    # you viewed" looks for substitutes among views; "…carted" for what is carted with a
+    # carted item (docs/evaluation.md has the measurements behind these defaults).
+    viewed_targets: Annotated[tuple[Interaction, ...], NoDecode] = (Interaction.VIEW,)
+    carted_targets: Annotated[tuple[Interaction, ...], NoDecode] = (Interaction.CART,)
+    k_default: int = Field(100, ge=1)  # candidates per module when the caller gives no k
+    k_max: int = Field(500, ge=1, le=5000)
+    exclude_max: int = Field(500, ge=0, le=10_000)  # items a caller may exclude per request
+    ef_search: int | None = Field(None, ge=1)  # None: the manifest's (the paper's 256)
+    events_batch_max: int = Field(1000, ge=1, le=100_000)
+    log_level: str = "INFO"
+
+    @field_validator("viewed_targets", "carted_targets", mode="before")
+    @classmethod
+    def _interactions(cls, value: object) -> tuple[Interaction, ...]:
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, list | tuple) or not names:
+            raise ValueError("give at least one interaction, e.g. 'view' or 'view,cart'")
+        parsed = [n if isinstance(n, Interaction) else Interaction.parse(str(n)) for n in names]
+        return tuple(dict.fromkeys(parsed))
+
+    @model_validator(mode="after")
+    def _k_default_within_max(self) -> Settings:
+        if self.k_default > self.k_max:
+            raise ValueError(f"k_default ({self.k_default}) exceeds k_max ({self.k_max})")
+        return self
+
+    @property
+    def redis_timeout_seconds(self) -> float:
+        return self.redis_timeout_ms / 1000
+
+    @property
+    def history_ttl_seconds(self) -> int:
+        return int(self.history_ttl_days * 86400)

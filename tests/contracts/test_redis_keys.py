@@ -1,0 +1,75 @@
+"""The Redis key format: one spelling, and no key built from an id that could make it ambiguous."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.interactions import Interaction
+from contracts.redis_keys import DEFAULT_PREFIX, check_id, check_prefix, history_key
+
+
+def test_key_is_prefix_u_user_interaction_label() -> None:
+    assert history_key("ic", "42", Interaction.VIEW) == "ic:u:42:view"
+    assert history_key("ic", "42", Interaction.PURCHASE) == "ic:u:42:purchase"
+
+
+def test_default_prefix_is_ic() -> None:
+    assert DEFAULT_PREFIX == "ic"
+
+
+def test_every_interaction_has_its_own_key() -> None:
+    keys = {history_key("ic", "u1", i) for i in Interaction}
+    assert keys == {"ic:u:u1:view", "ic:u:u1:favorite", "ic:u:u1:cart", "ic:u:u1:purchase"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["42", "u-1", "a.b@example.com", "0f8fad5b-d9cb-469f-a165-70867728950e", "A_b", "x" * 128],
+)
+def test_typical_ids_are_accepted_unchanged(value: str) -> None:
+    assert check_id(value, "user id") == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "a:b", "a b", " a", "a\n", "a\t", "a\x00", "-a", ".a", "_a", "é", "x" * 129, "{a}"],
+)
+def test_ids_that_could_break_a_key_are_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="invalid user id"):
+        check_id(value, "user id")
+
+
+def test_refusal_names_what_was_checked_and_the_rule() -> None:
+    with pytest.raises(ValueError) as caught:
+        check_id("a:b", "item id")
+    message = str(caught.value)
+    assert "item id" in message and "'a:b'" in message
+    assert "1 to 128 characters" in message and "no ':'" in message
+
+
+def test_a_huge_refused_id_is_shortened_in_the_message() -> None:
+    with pytest.raises(ValueError) as caught:
+        check_id("x" * 10_000, "user id")
+    assert len(str(caught.value)) < 400
+
+
+def test_non_strings_are_refused() -> None:
+    with pytest.raises(ValueError, match="invalid user id 42"):
+        check_id(42, "user id")  # type: ignore[arg-type]
+
+
+def test_history_key_refuses_an_invalid_user_id() -> None:
+    with pytest.raises(ValueError, match="invalid user id 'a:b'"):
+        history_key("ic", "a:b", Interaction.VIEW)
+
+
+@pytest.mark.parametrize("prefix", ["ic", "staging:ic", "shop-1.ic", "a:b:c:d"])
+def test_namespaced_prefixes_are_accepted(prefix: str) -> None:
+    assert check_prefix(prefix) == prefix
+    assert history_key(prefix, "u1", Interaction.CART) == f"{prefix}:u:u1:cart"
+
+
+@pytest.mark.parametrize("prefix", ["", ":ic", "ic:", "a::b", "i c", "ic*", "a:b:c:d:e", "x" * 33])
+def test_malformed_prefixes_are_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="invalid Redis key prefix"):
+        history_key(prefix, "u1", Interaction.VIEW)

@@ -1,0 +1,83 @@
+"""Fixtures for the API tests: a small real model and the app serving it on a real Redis."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from contracts.interactions import Interaction
+from service.app import create_app
+from service.model import Model, load_model
+from service.settings import Settings
+from trainer.config import TrainConfig
+from trainer.pipeline import train
+from trainer.synth import SynthConfig, generate, write_events
+
+SMALL = {"sgns": {"dim": 16, "epochs": 2, "threads": 1}, "index": {"recall_sample": 50}}
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A published artifact folder and a way to publish more versions into a copy of it."""
+
+    root: Path
+    version: str
+    events: Path
+
+    def copy_to(self, folder: Path) -> Path:
+        shutil.copytree(self.root, folder)
+        return folder
+
+    def publish_another(self, root: Path, seed: int = 2) -> str:
+        config = TrainConfig().with_overrides({**SMALL, "sgns": {**SMALL["sgns"], "seed": seed}})
+        return train(self.events, root, config, progress=False)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    folder = tmp_path_factory.mktemp("model")
+    events = folder / "events.csv"
+    write_events(generate(SynthConfig(users=600, items=1200, categories=20)), events)
+    root = folder / "artifacts"
+    version = train(events, root, TrainConfig().with_overrides(SMALL), progress=False)
+    return Trained(root, version, events)
+
+
+@pytest.fixture(scope="session")
+def model(trained: Trained) -> Model:
+    """The same version, loaded directly, for tests to pick items with the right pairs."""
+    return load_model(trained.root, trained.version)
+
+
+@pytest.fixture
+def artifacts_dir(trained: Trained, tmp_path: Path) -> Path:
+    """A private copy of the artifact folder (tests may publish into it or break it)."""
+    return trained.copy_to(tmp_path / "artifacts")
+
+
+def make_client(artifacts_dir: Path, redis_url: str, **settings: object) -> TestClient:
+    values = {"artifacts_dir": artifacts_dir, "redis_url": redis_url}
+    values |= {"reload_interval_seconds": 0, "redis_timeout_ms": 100} | settings
+    return TestClient(create_app(Settings.model_validate(values)))
+
+
+@pytest.fixture
+def client(artifacts_dir: Path, redis_url: str) -> Iterator[TestClient]:
+    with make_client(artifacts_dir, redis_url) as c:
+        yield c
+
+
+def items_with(model: Model, *interactions: Interaction, without: Interaction | None = None):
+    """Item ids that have a pair for every one of ``interactions`` (and none for ``without``)."""
+    table = model.item_token
+    rows = [
+        r
+        for r in range(len(model.item_ids))
+        if all(table[r, i] >= 0 for i in interactions) and (without is None or table[r, without] < 0)
+    ]
+    return [model.item_ids[r] for r in rows]

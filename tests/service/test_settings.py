@@ -1,0 +1,42 @@
+"""Settings come from the environment and refuse impossible values at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from contracts.interactions import Interaction
+from service.settings import Settings
+
+
+def test_environment_variables_set_every_field(monkeypatch):
+    monkeypatch.setenv("ARTIFACTS_DIR", "/srv/artifacts")
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/2")
+    monkeypatch.setenv("REDIS_TIMEOUT_MS", "25")
+    monkeypatch.setenv("VIEWED_TARGETS", "view, cart")
+    monkeypatch.setenv("K_MAX", "300")
+    settings = Settings()
+    assert settings.artifacts_dir == Path("/srv/artifacts")
+    assert settings.redis_url == "redis://cache:6379/2"
+    assert settings.redis_timeout_seconds == 0.025
+    assert settings.viewed_targets == (Interaction.VIEW, Interaction.CART)
+    assert settings.k_max == 300
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("REDIS_TIMEOUT_MS", "0"),
+        ("K_DEFAULT", "900"),
+        ("CARTED_TARGETS", "teleport"),
+        ("KEY_PREFIX", "bad prefix"),
+        ("SEEDS_PER_MODULE", "0"),
+    ],
+)
+def test_impossible_values_are_refused_naming_the_setting(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert name.lower() in str(caught.value).lower() or "k_default" in str(caught.value)

@@ -1,0 +1,156 @@
+"""The paper's hit rate (section 4.3.1, eq. 3) and coverage (Table 2), vectorised.
+
+For a target interaction i and a distinct test pair p = (ℓ, x):
+
+    H_p^i = {(ℓ', q)}:  q = Σ over test sessions S containing p of the number of positions
+                         *after p's first position in S* holding (ℓ', i), for ℓ' ≠ ℓ
+    h_p^i = Σ q·1{ℓ' ∈ C_p} / Σ q          C_p = p's candidate set (the model's top K items)
+    h^i   = mean of h_p^i over the distinct test pairs whose H_p^i is not empty
+
+Readings chosen where the paper is loose (docs/evaluation.md says why):
+
+* **after p**: the paper's own example ("all items purchased … after item ℓ was viewed"); a
+  candidate set predicts what comes next, and what came before is history, not a prediction.
+  Positions after p's *first* occurrence count, so a session counts once per pair.
+* **the item of p never counts** in H (and no generator returns it): recommending the seed back
+  is not candidate generation, and the service never does it.
+* **multiplicity**: q counts repeated occurrences (an item viewed three times after p weighs 3),
+  except that consecutive repeats were already collapsed by sessionization.
+* **pairs a model cannot answer** (no vector, no co-purchase) have an empty C_p and score 0, so
+  the average is over the same pairs for every model and coverage is priced in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from contracts.interactions import N_INTERACTIONS, Interaction
+from trainer.evaluation.arrays import ramp
+from trainer.evaluation.generators import Candidates
+from trainer.sessions import Sessions
+
+TARGETS: tuple[Interaction, ...] = (Interaction.VIEW, Interaction.CART, Interaction.PURCHASE)
+KS: tuple[int, ...] = (10, 25, 50, 100, 200)
+_RANK_CHUNK = 1 << 16  # H entries compared against their candidate rows at once
+
+
+@dataclass(frozen=True)
+class TestPairs:
+    """The distinct (item, interaction) pairs of the test sessions, each with its H entries."""
+
+    item: np.ndarray  # int64 item code of each distinct test pair
+    interaction: np.ndarray  # int8
+    h_pair: np.ndarray  # int64: the pair (index into item) each H entry belongs to
+    h_item: np.ndarray  # int64 ℓ'
+    h_interaction: np.ndarray  # int8 i
+    h_count: np.ndarray  # int64 q, summed over test sessions
+    event_item: np.ndarray  # int64 item of every test-session event (for traffic coverage)
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+
+@dataclass(frozen=True)
+class HitRates:
+    """Mean hit rate per target label and K, and how many pairs each mean is over."""
+
+    hit_rate: dict[str, dict[int, float]]
+    pairs: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Share of distinct test items with a non-empty candidate set, and of test events on them."""
+
+    items: float
+    traffic: float
+
+
+def build_test_pairs(sessions: Sessions) -> TestPairs:
+    """Every distinct test pair and its H entries for every interaction (see module doc)."""
+    item = sessions.item.astype(np.int64)
+    inter = sessions.interaction.astype(np.int64)
+    session = np.repeat(np.arange(len(sessions), dtype=np.int64), sessions.lengths)
+    keys, pair_of_position = np.unique(item * N_INTERACTIONS + inter, return_inverse=True)
+    _, first = np.unique(session * max(len(keys), 1) + pair_of_position, return_index=True)
+    n_after = sessions.offsets[session[first] + 1] - first - 1
+    left = np.repeat(first, n_after)
+    right = left + 1 + ramp(n_after)
+    other = item[right] != item[left]
+    left, right = left[other], right[other]
+    width = int(item.max()) + 1 if len(item) else 1
+    h_key = (pair_of_position[left] * width + item[right]) * N_INTERACTIONS + inter[right]
+    h_unique, h_count = np.unique(h_key, return_counts=True)
+    return TestPairs(
+        item=keys // N_INTERACTIONS,
+        interaction=(keys % N_INTERACTIONS).astype(np.int8),
+        h_pair=h_unique // N_INTERACTIONS // width,
+        h_item=h_unique // N_INTERACTIONS % width,
+        h_interaction=(h_unique % N_INTERACTIONS).astype(np.int8),
+        h_count=h_count.astype(np.int64),
+        event_item=item,
+    )
+
+
+def hit_rates(
+    pairs: TestPairs,
+    candidates: Candidates,
+    ks: Sequence[int] = KS,
+    targets: Sequence[Interaction] = TARGETS,
+    mask: np.ndarray | None = None,
+) -> HitRates:
+    """h^i at each K for each target; ``mask`` (bool per pair) restricts the pairs averaged.
+
+    ``candidates`` must answer the pairs' items with lists of at least ``max(ks)``; an item it
+    was not asked about counts as unanswered.
+    """
+    if ks and max(ks) > candidates.k:
+        raise ValueError(f"K up to {max(ks)} needs candidate lists of that length, not {candidates.k}")
+    n = len(pairs)
+    use = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    ranks = _ranks(pairs, candidates)
+    rates: dict[str, dict[int, float]] = {}
+    counts: dict[str, int] = {}
+    for target in targets:
+        sel = (pairs.h_interaction == int(target)) & use[pairs.h_pair]
+        pair, q, rank = pairs.h_pair[sel], pairs.h_count[sel].astype(np.float64), ranks[sel]
+        total = np.bincount(pair, weights=q, minlength=n)
+        has = total > 0
+        counts[target.label] = int(has.sum())
+        rates[target.label] = {}
+        for k in ks:
+            hits = np.bincount(pair, weights=q * (rank < k), minlength=n)
+            rates[target.label][k] = float((hits[has] / total[has]).mean()) if has.any() else 0.0
+    return HitRates(rates, counts)
+
+
+def coverage(pairs: TestPairs, candidates: Candidates) -> Coverage:
+    """Table 2: distinct test items, and test events, whose item has a non-empty candidate set."""
+    items, events = np.unique(pairs.event_item, return_counts=True)
+    if len(items) == 0:
+        return Coverage(0.0, 0.0)
+    rows = candidates.rows_of(items)
+    answered = np.zeros(len(items), dtype=bool)
+    answered[rows >= 0] = candidates.answered()[rows[rows >= 0]]
+    return Coverage(float(answered.mean()), float(events[answered].sum() / events.sum()))
+
+
+def _ranks(pairs: TestPairs, candidates: Candidates) -> np.ndarray:
+    """Rank of each H entry's item in its pair's candidate list; ``candidates.k`` if absent."""
+    rows = candidates.rows_of(pairs.item)[pairs.h_pair]
+    ranks = np.full(len(rows), candidates.k, dtype=np.int64)
+    for start in range(0, len(rows), _RANK_CHUNK):
+        chunk = slice(start, start + _RANK_CHUNK)
+        r = rows[chunk]
+        known = r >= 0
+        if not known.any() or candidates.k == 0:
+            continue
+        lists = candidates.items[r[known]]
+        match = lists == pairs.h_item[chunk][known][:, None]
+        found = match.any(axis=1)
+        local = np.where(found, match.argmax(axis=1), candidates.k)
+        ranks[np.flatnonzero(known) + start] = local
+    return ranks
