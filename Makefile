@@ -18,7 +18,7 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts trainer
+	$(BIN)/mypy contracts trainer service
 
 test: lint
 	$(BIN)/pytest -n 2 -q

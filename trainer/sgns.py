@@ -102,9 +102,8 @@ def train_sgns(
     knobs = _Knobs.of(config, negatives)
     keep = _keep_probability(corpus.counts, config.sample)
     noise = _noise_table(corpus.counts, config.ns_exponent)
-    exp_table = _exp_table()
-
     compile_seconds = _warm_up(config.dim, knobs, threads)
+    fixed = _fixed_arguments(knobs, tables)
     numba.set_num_threads(threads)
     marks = np.zeros((threads, n_tokens), dtype=np.int64)
     stamps = np.zeros(threads, dtype=np.int64)
@@ -138,20 +137,7 @@ def train_sgns(
                 v,
                 keep,
                 noise,
-                exp_table,
-                knobs.window,
-                knobs.negatives,
-                knobs.shared,
-                knobs.hierarchy,
-                knobs.hierarchy_weight,
-                knobs.taxonomy_count,
-                knobs.taxonomy_weight,
-                tables.token_item,
-                tables.token_interaction,
-                tables.item_token,
-                tables.token_category,
-                tables.category_offsets,
-                tables.category_view_tokens,
+                *fixed,
             )
             done += chunk_tokens
             bar.update(chunk_tokens)
@@ -250,27 +236,9 @@ def _shard_bounds(offsets: np.ndarray, lo: int, hi: int, shards: int) -> np.ndar
     return np.r_[lo, cuts, hi].astype(np.int64)
 
 
-def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
-    """Compile (or load from cache) the kernel on a toy corpus; return the seconds it took."""
-    started = time.perf_counter()
-    numba.set_num_threads(1)
-    toy_tokens = np.array([0, 1, 2, 3], dtype=np.int32)
-    toy_offsets = np.array([0, 4], dtype=np.int64)
-    tables = NegativeTables.toy(4)
-    _train_chunk(
-        toy_tokens,
-        toy_offsets,
-        np.array([0, 1], dtype=np.int64),
-        0.025,
-        0.025,
-        np.ones(1, dtype=np.uint64),
-        np.zeros((1, 4), dtype=np.int64),
-        np.zeros(1, dtype=np.int64),
-        np.zeros((1, 3), dtype=np.int64),
-        np.zeros((4, dim), dtype=np.float32),
-        np.zeros((4, dim), dtype=np.float32),
-        np.ones(4, dtype=np.float32),
-        np.zeros(8, dtype=np.int32),
+def _fixed_arguments(knobs: _Knobs, tables: NegativeTables) -> tuple[object, ...]:
+    """The kernel's trailing arguments, the same for every chunk of a run."""
+    return (
         _exp_table(),
         knobs.window,
         knobs.negatives,
@@ -285,6 +253,31 @@ def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
         tables.token_category,
         tables.category_offsets,
         tables.category_view_tokens,
+    )
+
+
+def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
+    """Compile (or load from cache) the kernel on a toy corpus; return the seconds it took.
+
+    The toy arguments have the real ones' types, so the real run reuses this compilation.
+    """
+    started = time.perf_counter()
+    numba.set_num_threads(1)
+    _train_chunk(
+        np.array([0, 1, 2, 3], dtype=np.int32),
+        np.array([0, 4], dtype=np.int64),
+        np.array([0, 1], dtype=np.int64),
+        0.025,
+        0.025,
+        np.ones(1, dtype=np.uint64),
+        np.zeros((1, 4), dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        np.zeros((1, 3), dtype=np.int64),
+        np.zeros((4, dim), dtype=np.float32),
+        np.zeros((4, dim), dtype=np.float32),
+        np.ones(4, dtype=np.float32),
+        np.zeros(8, dtype=np.int32),
+        *_fixed_arguments(knobs, NegativeTables.toy(4)),
     )
     numba.set_num_threads(threads)
     return time.perf_counter() - started

@@ -193,13 +193,13 @@ Scenario = Callable[[HistoryStore], Awaitable[T]]
 def with_store(redis_url: str) -> Callable[..., Any]:
     """Run ``scenario(store)`` in a fresh event loop on a HistoryStore that is closed after.
 
-    Keyword arguments go to ``HistoryStore.from_url``; the timeout defaults to a generous 1 s
+    Keyword arguments go to ``HistoryStore.from_url``; the timeout defaults to a generous 5 s
     so that only the tests about slowness depend on timing.
     """
 
     def run(scenario: Scenario[T], **store_kwargs: Any) -> T:
         async def main() -> T:
-            store_kwargs.setdefault("timeout_seconds", 1.0)
+            store_kwargs.setdefault("timeout_seconds", 5.0)
             store = HistoryStore.from_url(redis_url, **store_kwargs)
             try:
                 return await scenario(store)

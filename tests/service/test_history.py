@@ -20,6 +20,7 @@ from service.history import HistoryStore, HistoryUnavailable, UserHistory
 
 VIEW, FAVORITE, CART, PURCHASE = Interaction
 Run = Callable[..., Any]
+FAST = 0.25  # the failure tests' timeout: detection well under 1 s, yet slack for a busy CI box
 
 
 def views(user: str, *items: str) -> list[tuple[str, str, Interaction]]:
@@ -187,7 +188,7 @@ def round_trips(
 
     async def main() -> tuple[int, int]:
         pool = aioredis.ConnectionPool.from_url(url, connection_class=CountingConnection)
-        store = HistoryStore(aioredis.Redis.from_pool(pool), timeout_seconds=1.0)
+        store = HistoryStore(aioredis.Redis.from_pool(pool), timeout_seconds=5.0)
         try:
             await store.record(views("warm-up", "a"))  # connects and caches the script
             CountingConnection.writes = 0
@@ -222,17 +223,17 @@ def test_a_paused_redis_makes_read_fail_fast(with_store: Run, redis_server: Any)
         await store.read("u1")
         redis_server.pause()
         started = time.monotonic()
-        with pytest.raises(HistoryUnavailable, match=r"did not answer .* within 50 ms"):
+        with pytest.raises(HistoryUnavailable, match=r"did not answer .* within 250 ms"):
             await store.read("u1")
         return time.monotonic() - started
 
-    assert with_store(scenario, timeout_seconds=0.05) < 1.0
+    assert with_store(scenario, timeout_seconds=FAST) < 1.0
 
 
 def test_a_paused_redis_makes_ping_false(with_store: Run, redis_server: Any) -> None:
     redis_server.pause()
     started = time.monotonic()
-    assert with_store(lambda s: s.ping(), timeout_seconds=0.05) is False
+    assert with_store(lambda s: s.ping(), timeout_seconds=0.05) is False  # the service default
     assert time.monotonic() - started < 1.0
 
 
@@ -245,7 +246,7 @@ def test_reads_work_again_once_redis_resumes(with_store: Run, redis_server: Any)
         redis_server.resume()
         return await store.read("u1")
 
-    assert with_store(scenario, timeout_seconds=0.05).views == ["a"]
+    assert with_store(scenario, timeout_seconds=FAST).views == ["a"]
 
 
 def test_a_killed_redis_makes_read_fail_fast(with_store: Run, redis_server: Any) -> None:
@@ -258,7 +259,7 @@ def test_a_killed_redis_makes_read_fail_fast(with_store: Run, redis_server: Any)
         assert await store.ping() is False
         return time.monotonic() - started
 
-    assert with_store(scenario, timeout_seconds=0.05) < 1.0
+    assert with_store(scenario, timeout_seconds=FAST) < 1.0
 
 
 def test_the_store_recovers_after_a_restart(with_store: Run, redis_server: Any) -> None:
@@ -272,7 +273,7 @@ def test_the_store_recovers_after_a_restart(with_store: Run, redis_server: Any) 
         await store.record(views("u1", "c"))
         return await store.read("u1")
 
-    assert with_store(scenario, timeout_seconds=0.05).views == ["c"]
+    assert with_store(scenario, timeout_seconds=FAST).views == ["c"]
 
 
 def test_the_store_refuses_impossible_settings(redis_url: str) -> None:

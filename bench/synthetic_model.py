@@ -1,0 +1,284 @@
+"""A servable artifact version of a chosen size, published without training.
+
+    python bench/synthetic_model.py --out bench/results/model-1000000 --pairs 1000000
+    python bench/synthetic_model.py --out bench/results/model-50000 --pairs 50000   # quick
+
+The vectors are clustered random float32 (category centroids + item noise + a small offset per
+interaction), so that HNSW graphs and their recall behave roughly as on trained embeddings while
+costing nothing to "train". The pairs are split like an e-commerce log: of every 100 pairs, 60
+are views, 20 carts, 12 favorites and 8 purchases, over 0.65 items per pair; popular items get
+the rarer interactions. The version is written through the same contract code as the trainer's
+(``contracts.artifacts.stage_version``, ``contracts.catalog``) and its indexes by the trainer's
+own ``trainer.index.build_indexes`` with the trainer's defaults (M=64, ef_construction=128,
+ef_search=256, recall@10 on 1,000 sampled queries), so it passes ``verify_version`` and
+``service.model.load_model`` like a trained one. The manifest says it is synthetic
+(``data.source`` and ``extra.synthetic``).
+
+Building the ~1.65M-element indexes of the 1M-pair model takes minutes on 2 cores, so ``--out``
+is a cache: when it already holds a synthetic version of the requested ``--pairs`` and ``--seed``
+that verifies, that version is made CURRENT and reused. ``derive_version`` publishes a copy of a
+version under a new id (hard links, seconds): a second version for reload tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from contracts import artifacts
+from contracts.catalog import write_items, write_tokens
+from contracts.interactions import Interaction
+
+SHARE = {Interaction.VIEW: 0.60, Interaction.CART: 0.20, Interaction.FAVORITE: 0.12}
+"""Fraction of all pairs per interaction; purchases take the rest (0.08)."""
+ITEMS_PER_PAIR = 0.65
+CATEGORIES = 2000
+DIM = 100  # the trainer's default (the paper's d)
+CENTROID_SPREAD, ITEM_NOISE, PAIR_NOISE, INTERACTION_OFFSET = 1.0, 0.7, 0.35, 0.5
+POPULAR_WEIGHTS = {"view": 1.0, "favorite": 2.0, "cart": 3.0, "purchase": 5.0}
+
+
+def log(message: str) -> None:
+    print(f"[synthetic {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def ensure_version(out: Path, pairs: int, seed: int = 1, threads: int = 0) -> str:
+    """The id of a synthetic version of ``pairs`` pairs in ``out``, built only if not cached."""
+    cached = find_cached(out, pairs, seed)
+    if cached is not None:
+        if artifacts.read_current(out) != cached:
+            artifacts.set_current(out, cached)
+        log(f"reusing version {cached} ({pairs:,} pairs) in {out}")
+        return cached
+    return publish(out, pairs, seed, threads)
+
+
+def find_cached(out: Path, pairs: int, seed: int) -> str | None:
+    """The newest version in ``out`` made by this script with these parameters, if it verifies."""
+    for version in reversed(artifacts.list_versions(out)):
+        folder = artifacts.version_dir(out, version)
+        try:
+            manifest = artifacts.verify_version(folder, check_hashes=False)
+        except artifacts.ArtifactError:
+            continue
+        made = manifest.extra.get("synthetic", {})
+        if made.get("pairs") == pairs and made.get("seed") == seed:
+            return version
+    return None
+
+
+def publish(out: Path, pairs: int, seed: int = 1, threads: int = 0) -> str:
+    """Generate, index and publish a synthetic version of ``pairs`` pairs; return its id."""
+    from trainer.config import TrainConfig
+    from trainer.index import IndexSource, build_indexes, pair_sources
+
+    started = time.perf_counter()
+    config = TrainConfig()
+    world = generate(pairs, seed)
+    log(
+        f"{world['n_items']:,} items, {len(world['token_item']):,} pairs "
+        f"{world['pairs_per_interaction']} in {time.perf_counter() - started:.1f}s"
+    )
+    with artifacts.stage_version(out) as stage:
+        folder = stage.path
+        write_items(folder / artifacts.ITEMS, world["item_ids"], world["categories"])
+        write_tokens(
+            folder / artifacts.TOKENS,
+            world["token_item"],
+            world["token_interaction"],
+            world["token_count"],
+        )
+        (folder / "embeddings").mkdir()
+        for name in ("pairs_in", "pairs_out", "items_in", "items_out"):
+            np.save(folder / getattr(artifacts, name.upper()), world[name])
+        sources = pair_sources(world["token_interaction"], world["pairs_in"], world["pairs_out"])
+        item_rows = np.arange(world["n_items"], dtype=np.int64)
+        sources.append(
+            IndexSource(artifacts.ITEM_INDEX, item_rows, world["items_in"], world["items_out"])
+        )
+        total = sum(len(s.labels) for s in sources)
+        done, indexes, index_started = 0, [], time.perf_counter()
+        for source in sources:
+            t0 = time.perf_counter()
+            indexes += build_indexes([source], folder, config.index, threads, seed, False)
+            done += len(source.labels)
+            rate = done / (time.perf_counter() - index_started)
+            log(
+                f"index {source.name}: {len(source.labels):,} vectors in "
+                f"{time.perf_counter() - t0:.0f}s, recall {indexes[-1].recall}; "
+                f"{done:,}/{total:,} done, ~{(total - done) / rate:.0f}s to go"
+            )
+        (folder / artifacts.POPULAR).write_text(json.dumps(world["popular"]), encoding="utf-8")
+        build_seconds = round(time.perf_counter() - started, 1)
+        fields = manifest_fields(world, config.model_dump(mode="json"), indexes, seed)
+        fields["extra"]["synthetic"]["build_seconds"] = build_seconds
+        version = stage.publish(fields, keep=None)
+    log(f"published {version} into {out} in {time.perf_counter() - started:.0f}s")
+    return version
+
+
+def derive_version(out: Path, source: str) -> str:
+    """Publish a copy of ``source`` under a new id (files hard-linked) and make it CURRENT.
+
+    The service treats it as any new version: it verifies every sha256, loads and warms it.
+    """
+    origin = artifacts.version_dir(out, source)
+    manifest = artifacts.verify_version(origin, check_hashes=False)
+    with artifacts.stage_version(out) as stage:
+        for name in manifest.files:
+            target = stage.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(origin / name, target)
+        fields = manifest.model_dump(
+            mode="json", exclude={"schema_version", "version", "created_at", "files"}
+        )
+        fields["extra"] = {**fields["extra"], "derived_from": source}
+        return stage.publish(fields, keep=4)
+
+
+def generate(pairs: int, seed: int) -> dict[str, Any]:
+    """Items, pairs, vectors and popular items of a synthetic world with about ``pairs`` pairs."""
+    rng = np.random.default_rng(seed)
+    n_items = max(int(pairs * ITEMS_PER_PAIR), 10)
+    counts = {i: int(pairs * share) for i, share in SHARE.items()}
+    counts[Interaction.PURCHASE] = pairs - sum(counts.values())
+    # Item rows are ordered by popularity, as the trainer's vocabulary orders them.
+    popularity = np.sort(rng.pareto(1.2, n_items) + 1.0)[::-1]
+    category = rng.integers(0, CATEGORIES, n_items)
+
+    viewed = _draw(rng, popularity, np.arange(n_items), counts[Interaction.VIEW])
+    carted = _draw(rng, popularity, viewed, counts[Interaction.CART])
+    favorited = _draw(rng, popularity, viewed, counts[Interaction.FAVORITE])
+    bought = _draw(rng, popularity, carted, counts[Interaction.PURCHASE])
+    chosen = {
+        Interaction.VIEW: viewed,
+        Interaction.FAVORITE: favorited,
+        Interaction.CART: carted,
+        Interaction.PURCHASE: bought,
+    }
+    rate = {Interaction.VIEW: 1.0, Interaction.FAVORITE: 0.05}
+    rate |= {Interaction.CART: 0.08, Interaction.PURCHASE: 0.02}
+    token_item = np.concatenate([chosen[i] for i in Interaction])
+    token_interaction = np.concatenate([np.full(len(chosen[i]), int(i)) for i in Interaction])
+    token_count = np.concatenate(
+        [1 + rng.poisson(popularity[chosen[i]] * rate[i] * 3) for i in Interaction]
+    ).astype(np.int64)
+    order = np.lexsort((token_interaction, token_item, -token_count))
+    token_item, token_interaction = token_item[order], token_interaction[order]
+    token_count = token_count[order]
+
+    centroids = rng.normal(0, CENTROID_SPREAD, (CATEGORIES, DIM)).astype(np.float32)
+    offsets = rng.normal(0, INTERACTION_OFFSET, (len(Interaction), DIM)).astype(np.float32)
+    base = centroids[category] + _noise(rng, n_items, ITEM_NOISE)
+    pairs_in = base[token_item] + offsets[token_interaction] + _noise(rng, len(token_item))
+    pairs_out = pairs_in + _noise(rng, len(token_item))
+    items_in = base + _noise(rng, n_items)
+    items_out = items_in + _noise(rng, n_items)
+
+    weights = np.array([POPULAR_WEIGHTS[i.label] for i in Interaction])
+    score = np.bincount(token_item, token_count * weights[token_interaction], n_items)
+    item_ids = [str(100_000 + row) for row in range(n_items)]
+    return {
+        "n_items": n_items,
+        "item_ids": item_ids,
+        "categories": [str(c) for c in category],
+        "token_item": token_item,
+        "token_interaction": token_interaction,
+        "token_count": token_count,
+        "pairs_in": pairs_in,
+        "pairs_out": pairs_out,
+        "items_in": items_in,
+        "items_out": items_out,
+        "popular": _popular(score, category, item_ids),
+        "pairs_per_interaction": {i.label: len(chosen[i]) for i in Interaction},
+    }
+
+
+def _draw(rng: np.random.Generator, popularity: np.ndarray, among: np.ndarray, n: int) -> np.ndarray:
+    """``n`` distinct items of ``among``, more likely the more popular (Gumbel top-k)."""
+    n = min(n, len(among))
+    keys = np.log(popularity[among]) + rng.gumbel(size=len(among))
+    return np.sort(among[np.argpartition(-keys, n - 1)[:n]])
+
+
+def _noise(rng: np.random.Generator, n: int, scale: float = PAIR_NOISE) -> np.ndarray:
+    return (rng.standard_normal((n, DIM), dtype=np.float32) * np.float32(scale)).astype(np.float32)
+
+
+def _popular(score: np.ndarray, category: np.ndarray, item_ids: list[str]) -> dict[str, Any]:
+    """``popular.json``: the top 500 overall and the top 100 per category (trainer defaults)."""
+    order = np.lexsort((np.arange(len(score)), -score))
+
+    def entry(row: int) -> dict[str, Any]:
+        return {"item_id": item_ids[row], "score": round(float(score[row]), 3)}
+
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for row in order.tolist():
+        ranked = by_category.setdefault(str(category[row]), [])
+        if len(ranked) < 100:
+            ranked.append(entry(row))
+    return {"overall": [entry(r) for r in order[:500].tolist()], "by_category": by_category}
+
+
+def manifest_fields(
+    world: dict[str, Any], config: dict[str, Any], indexes: list[Any], seed: int
+) -> dict[str, Any]:
+    """Every manifest field the trainer's ``write_version`` fills, with synthetic values."""
+    tokens = int(world["token_count"].sum())
+    per_interaction = world["pairs_per_interaction"]
+    stats = {"tokens": tokens, "seconds": 0.0, "threads": 1, "epochs": 0}
+    stats |= {"compile_seconds": 0.0, "tokens_per_second": 0.0}
+    now = int(time.time())
+    return {
+        "config": config,
+        "data": {
+            "source": "synthetic (bench/synthetic_model.py)",
+            "rows_read": tokens,
+            "events": tokens,
+            "bad_rows": {},
+            "ignored_rows": 0,
+            "out_of_window": 0,
+            "users": 0,
+            "time_range": [now - 30 * 86400, now],
+            "sessions": 0,
+            "sessions_dropped_short": 0,
+            "session_pairs": tokens,
+            "items": world["n_items"],
+            "pairs": len(world["token_item"]),
+            "pairs_per_interaction": per_interaction,
+            "categories": CATEGORIES,
+        },
+        "dim": DIM,
+        "similarity": config["index"]["similarity"],
+        "training": {"pairs": stats, "items": stats},
+        "indexes": indexes,
+        "extra": {
+            "synthetic": {
+                "pairs": len(world["token_item"]),
+                "items": world["n_items"],
+                "seed": seed,
+                "categories": CATEGORIES,
+            }
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="artifacts folder (a cache)")
+    parser.add_argument("--pairs", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="index build threads; 0: all")
+    args = parser.parse_args()
+    print(ensure_version(args.out, args.pairs, args.seed, args.threads))
+
+
+if __name__ == "__main__":
+    main()

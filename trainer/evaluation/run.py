@@ -1,0 +1,370 @@
+"""``evaluate``: train every model before the cutoff, score every candidate generator after it.
+
+Top to bottom: load → time split → test pairs and their H → fit the pair and item models
+(``trainer.pipeline.fit``) and gensim's reference → candidate sets of every generator for every
+distinct test item (one search call per batch) → hit rates, seen-item hit rates, coverage →
+the X→Y matrix → the dimension sweep and the custom-negative ablations. The result is an
+``Evaluation``; ``report.py`` and ``plots.py`` turn it into files.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from contracts.interactions import Interaction
+from trainer.config import TrainConfig
+from trainer.evaluation.copurchase import copurchase_generator
+from trainer.evaluation.generators import (
+    CandidateGenerator,
+    EmbeddingGenerator,
+    Embeddings,
+    SearchKind,
+    category_popular_generator,
+    popular_generator,
+    popularity,
+)
+from trainer.evaluation.metrics import KS, TestPairs, build_test_pairs, coverage, hit_rates
+from trainer.evaluation.reference import gensim_available, train_gensim
+from trainer.evaluation.results import (
+    EmbeddingSample,
+    Evaluation,
+    GensimCheck,
+    ModelResult,
+)
+from trainer.evaluation.split import Split, seen_items, time_split
+from trainer.events import EventLog, load_events
+from trainer.pipeline import Models, fit
+from trainer.sgns import train_sgns
+from trainer.vocab import encode_items, item_categories
+
+log = logging.getLogger("trainer.evaluation")
+
+ABLATIONS: dict[str, dict[str, bool]] = {
+    "hierarchy off": {"hierarchy": False},
+    "taxonomy off": {"taxonomy": False},
+    "both off": {"hierarchy": False, "taxonomy": False},
+}
+MATRIX_TARGETS: tuple[Interaction | None, ...] = (*Interaction, None)  # None: "any"
+SAMPLE_PER_INTERACTION = 500  # pair vectors per interaction in the figure-2 projection
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How to evaluate (the model hyper-parameters are the TrainConfig's)."""
+
+    test_days: float = 1.0
+    ks: tuple[int, ...] = KS
+    sweep_dims: tuple[int, ...] = ()
+    ablations: bool = True
+    gensim: bool = True
+    gensim_runs: int = 1  # seeds averaged on both sides of the gensim check
+    matrix: bool = True
+    copurchase_window_hours: float = 24.0
+    search: SearchKind = "exact"
+    progress: bool = True
+    command: str = ""
+
+
+class Scorer:
+    """Scores generators on one test set: the same pairs, queries and K for every model."""
+
+    def __init__(self, pairs: TestPairs, seen: np.ndarray, n_items: int, options: EvalOptions):
+        self.pairs = pairs
+        self.query = np.unique(pairs.event_item)
+        self.seen_mask = np.isin(pairs.item, seen)
+        self.n_items = n_items
+        self.options = options
+
+    def score(
+        self, generator: CandidateGenerator, train_seconds: float | None = None
+    ) -> ModelResult:
+        started = time.perf_counter()
+        k = max(self.options.ks)
+        candidates = generator.candidates(self.query, k, self.options.progress)
+        seconds = time.perf_counter() - started
+        ks = self.options.ks
+        return ModelResult(
+            hit=hit_rates(self.pairs, candidates, ks),
+            seen=hit_rates(self.pairs, candidates, ks, mask=self.seen_mask),
+            coverage=coverage(self.pairs, candidates),
+            candidate_seconds=seconds,
+            train_seconds=train_seconds,
+        )
+
+    def embedding(
+        self,
+        embeddings: Embeddings,
+        config: TrainConfig,
+        query: Interaction | None,
+        target: Interaction | None = None,
+    ) -> EmbeddingGenerator:
+        return EmbeddingGenerator(
+            embeddings,
+            self.n_items,
+            query,
+            target,
+            config.index.similarity,
+            self.options.search,
+            config.index,
+            config.sgns.threads,
+        )
+
+
+def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Evaluation:
+    """Split ``events`` by time, train on the past, score every generator on the test day."""
+    timings: dict[str, float] = {}
+    with _timed(timings, "load"):
+        event_log = load_events(events, config.data, progress=options.progress)
+    with _timed(timings, "split"):
+        split = time_split(event_log, options.test_days, config.sessions)
+        pairs = build_test_pairs(split.test)
+    log.info("split: %s", split.info.to_json())
+    with _timed(timings, "train main models"):
+        models = fit(split.train, config, options.progress)
+    scorer = Scorer(pairs, seen_items(models.sessions), len(event_log.item_ids), options)
+    pair_emb, item_emb = embeddings_of(models, event_log)
+    results: dict[str, ModelResult] = {}
+    train_s = _train_seconds(models)
+    with _timed(timings, "score main models"):
+        for name, interaction in (("view", Interaction.VIEW), ("cart", Interaction.CART)):
+            generator = scorer.embedding(pair_emb, config, interaction)
+            results[f"{name}-interaction"] = scorer.score(generator, train_s["pairs"])
+        if item_emb is not None:
+            generator = scorer.embedding(item_emb, config, None)
+            results["no-interaction"] = scorer.score(generator, train_s["items"])
+        results.update(baselines(split, event_log, scorer, config, options))
+    notes: list[str] = []
+    check = None
+    if options.gensim and item_emb is not None and gensim_available():
+        with _timed(timings, "gensim reference"):
+            results["gensim-item2vec"], check = gensim_reference(
+                models, split.train, scorer, config, options, results["no-interaction"]
+            )
+    elif options.gensim:
+        notes.append("gensim is not installed: the gensim-item2vec reference was skipped")
+    matrix = {}
+    if options.matrix:
+        with _timed(timings, "interaction matrix"):
+            matrix = interaction_matrix(scorer, pair_emb, config)
+    dims: dict[int, dict[str, ModelResult]] = {}
+    for dim in options.sweep_dims:
+        with _timed(timings, f"dim {dim}"):
+            dims[dim] = sweep_dim(dim, split, models, results, scorer, config, options)
+    ablations: dict[str, dict[str, ModelResult]] = {}
+    if options.ablations:
+        for variant, switches in ABLATIONS.items():
+            with _timed(timings, f"ablation {variant}"):
+                ablations[variant] = ablate(switches, split, event_log, scorer, config, options)
+    return Evaluation(
+        title=f"Offline evaluation of {events.name}",
+        command=options.command,
+        split=split.info,
+        data=data_statistics(split, models, pairs, scorer),
+        config=config,
+        ks=options.ks,
+        models=results,
+        matrix=matrix,
+        dims=dims,
+        ablations=ablations,
+        gensim_check=check,
+        timings=timings,
+        sample=embedding_sample(pair_emb, config.sgns.seed),
+        notes=tuple(notes),
+    )
+
+
+def embeddings_of(models: Models, event_log: EventLog) -> tuple[Embeddings, Embeddings | None]:
+    """The pair and item models' vectors, rows labelled with the log's item codes."""
+    item_code = _item_codes(models, event_log)
+    vocab = models.vocab
+    pairs = Embeddings(
+        models.pairs.input, models.pairs.output, item_code[vocab.token_item], vocab.token_interaction
+    )
+    if models.items is None:
+        return pairs, None
+    return pairs, Embeddings(models.items.input, models.items.output, item_code, None)
+
+
+def baselines(
+    split: Split, event_log: EventLog, scorer: Scorer, config: TrainConfig, options: EvalOptions
+) -> dict[str, ModelResult]:
+    """co-purchase, popular and popular-in-category, learned from the training events."""
+    train, k = split.train, max(options.ks)
+    window = options.copurchase_window_hours * 3600.0
+    copurchase = copurchase_generator(
+        train.user, train.item, train.interaction, train.timestamp, window, scorer.n_items, k
+    )
+    score = popularity(train.item, train.interaction, config.popular.weights, scorer.n_items)
+    category = item_categories(event_log)  # item metadata: known for new items too
+    return {
+        "co-purchase": scorer.score(copurchase),
+        "popular": scorer.score(popular_generator(score, k)),
+        "popular-in-category": scorer.score(category_popular_generator(score, category, k)),
+    }
+
+
+def gensim_reference(
+    models: Models,
+    train: EventLog,
+    scorer: Scorer,
+    config: TrainConfig,
+    options: EvalOptions,
+    ours: ModelResult,
+) -> tuple[ModelResult, GensimCheck]:
+    """gensim on our item corpus and settings; the ±10 % check over ``gensim_runs`` seeds.
+
+    Run r uses seed ``seed + r`` on both sides (our run 0 is the main no-interaction model),
+    so the check compares means, not one draw of each: on a small test set one seed's hit
+    rate moves by several percent.
+    """
+    corpus = encode_items(models.sessions, models.vocab, train)
+    item_code = _item_codes(models, train)
+    k = max(options.ks)
+    mine, theirs = [ours.hit.hit_rate["purchase"][k]], []
+    reported: ModelResult | None = None
+    for run in range(options.gensim_runs):
+        cfg = config.with_overrides({"sgns": {"seed": config.sgns.seed + run}})
+        u, v, seconds = train_gensim(corpus, cfg.sgns)
+        result = scorer.score(scorer.embedding(Embeddings(u, v, item_code, None), cfg, None))
+        reported = reported or _with_train(result, seconds)
+        theirs.append(result.hit.hit_rate["purchase"][k])
+        if run:
+            again = train_sgns(corpus, cfg.sgns, progress=options.progress, desc="items")
+            emb = Embeddings(again.input, again.output, item_code, None)
+            mine.append(scorer.score(scorer.embedding(emb, cfg, None)).hit.hit_rate["purchase"][k])
+    assert reported is not None
+    return reported, GensimCheck(float(np.mean(mine)), float(np.mean(theirs)), k, len(theirs))
+
+
+def interaction_matrix(
+    scorer: Scorer, pair_emb: Embeddings, config: TrainConfig
+) -> dict[str, dict[str, Any]]:
+    """"Because you X this, you may Y that": pairs with interaction X, X's vector, Y's rows."""
+    matrix: dict[str, dict[str, Any]] = {}
+    for x in Interaction:
+        mask = scorer.pairs.interaction == int(x)
+        if not mask.any():
+            continue
+        query = np.unique(scorer.pairs.item[mask])
+        row = {}
+        for y in MATRIX_TARGETS:
+            generator = scorer.embedding(pair_emb, config, x, y)
+            candidates = generator.candidates(query, max(scorer.options.ks))
+            row["any" if y is None else y.label] = hit_rates(
+                scorer.pairs, candidates, scorer.options.ks, mask=mask
+            )
+        matrix[x.label] = row
+    return matrix
+
+
+def sweep_dim(
+    dim: int,
+    split: Split,
+    main: Models,
+    main_results: dict[str, ModelResult],
+    scorer: Scorer,
+    config: TrainConfig,
+    options: EvalOptions,
+) -> dict[str, ModelResult]:
+    """The view-interaction and no-interaction models at dimension ``dim`` (Table 3)."""
+    if dim == config.sgns.dim:
+        return {name: main_results[name] for name in ("view-interaction", "no-interaction")}
+    cfg = config.with_overrides({"sgns": {"dim": dim}})
+    models = fit(split.train, cfg, options.progress)
+    pair_emb, item_emb = embeddings_of(models, split.train)
+    train_s = _train_seconds(models)
+    out = {"view-interaction": scorer.score(scorer.embedding(pair_emb, cfg, Interaction.VIEW))}
+    out["view-interaction"] = _with_train(out["view-interaction"], train_s["pairs"])
+    if item_emb is not None:
+        result = scorer.score(scorer.embedding(item_emb, cfg, None))
+        out["no-interaction"] = _with_train(result, train_s["items"])
+    return out
+
+
+def ablate(
+    switches: dict[str, bool],
+    split: Split,
+    event_log: EventLog,
+    scorer: Scorer,
+    config: TrainConfig,
+    options: EvalOptions,
+) -> dict[str, ModelResult]:
+    """The pair model retrained with some of the paper's custom negatives switched off."""
+    cfg = config.with_overrides({"negatives": dict(switches)})
+    cfg = cfg.model_copy(update={"no_interaction": False})
+    models = fit(split.train, cfg, options.progress)
+    pair_emb, _ = embeddings_of(models, event_log)
+    seconds = models.pairs.seconds
+    return {
+        f"{name}-interaction": _with_train(
+            scorer.score(scorer.embedding(pair_emb, cfg, interaction)), seconds
+        )
+        for name, interaction in (("view", Interaction.VIEW), ("cart", Interaction.CART))
+    }
+
+
+def data_statistics(
+    split: Split, models: Models, pairs: TestPairs, scorer: Scorer
+) -> dict[str, Any]:
+    """Sizes of the training vocabulary and of the test set."""
+    test_items = np.unique(pairs.event_item)
+    seen = np.isin(test_items, seen_items(models.sessions))
+    interactions = np.bincount(split.test.interaction, minlength=len(Interaction))
+    return {
+        "train_items": models.vocab.n_items,
+        "train_pairs": models.vocab.n_tokens,
+        "train_pairs_per_interaction": models.vocab.pairs_per_interaction(),
+        "train_session_events": int(models.sessions.offsets[-1]),
+        "test_items": len(test_items),
+        "test_items_seen": int(seen.sum()),
+        "test_distinct_pairs": len(pairs),
+        "test_distinct_pairs_seen": int(scorer.seen_mask.sum()),
+        "test_events_per_interaction": {i.label: int(interactions[i]) for i in Interaction},
+    }
+
+
+def embedding_sample(emb: Embeddings, seed: int) -> EmbeddingSample:
+    """Up to SAMPLE_PER_INTERACTION pair vectors of each interaction (figure 2)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for interaction in Interaction:
+        candidates = emb.rows(interaction)
+        size = min(SAMPLE_PER_INTERACTION, len(candidates))
+        rows.append(rng.choice(candidates, size=size, replace=False))
+    picked = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    assert emb.interaction is not None
+    return EmbeddingSample(emb.input[picked], emb.interaction[picked])
+
+
+def _item_codes(models: Models, event_log: EventLog) -> np.ndarray:
+    """The log's item code of each vocabulary item row."""
+    code = {item_id: c for c, item_id in enumerate(event_log.item_ids)}
+    return np.array([code[i] for i in models.vocab.item_ids], dtype=np.int64)
+
+
+def _train_seconds(models: Models) -> dict[str, float | None]:
+    return {
+        "pairs": models.pairs.seconds,
+        "items": None if models.items is None else models.items.seconds,
+    }
+
+
+def _with_train(result: ModelResult, seconds: float | None) -> ModelResult:
+    return ModelResult(result.hit, result.seen, result.coverage, result.candidate_seconds, seconds)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - started
+    log.info("%s: %.1fs", name, timings[name])
