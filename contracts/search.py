@@ -277,9 +277,7 @@ class HnswSearch:
         kk = _k_prime(k, len(self))
         if kk == 0 or len(queries) == 0:
             return _empty(len(queries))
-        if kk > self._index.ef:
-            self._index.set_ef(kk)
-        try:
+        try:  # hnswlib searches with max(ef, k): the live index's ef is never changed here
             labels, distances = self._index.knn_query(queries, k=kk)
         except RuntimeError:
             return self.exact().query(queries, kk)
