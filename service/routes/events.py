@@ -17,7 +17,7 @@ router = APIRouter(tags=["events"])
     "/v1/events",
     status_code=202,
     response_model=EventsAccepted,
-    responses={503: {"description": "Redis is unavailable; nothing was written, retry."}},
+    responses={503: {"description": "Redis is unavailable; retry the batch (replaying is safe)."}},
 )
 async def ingest(
     body: EventIn | EventBatchIn, settings: SettingsDep, store: StoreDep
@@ -36,7 +36,9 @@ async def ingest(
             written = await store.record(batch)
     except HistoryUnavailable as exc:
         metrics.REDIS_ERRORS.labels("record").inc()
-        raise HTTPException(503, f"history store unavailable, nothing written: {exc}") from exc
+        raise HTTPException(
+            503, f"history store unavailable ({exc}); part of the batch may be written, retry it"
+        ) from exc
     for _, _, interaction in batch:
         metrics.EVENTS.labels(interaction.label).inc()
     return EventsAccepted(accepted=written)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -17,6 +18,8 @@ from service.settings import Settings
 from trainer.config import TrainConfig
 from trainer.pipeline import train
 from trainer.synth import SynthConfig, generate, write_events
+
+__all__ = ["artifacts_dir", "client", "model", "trained"]
 
 SMALL = {"sgns": {"dim": 16, "epochs": 2, "threads": 1}, "index": {"recall_sample": 50}}
 
@@ -75,9 +78,7 @@ def client(artifacts_dir: Path, redis_url: str) -> Iterator[TestClient]:
 def items_with(model: Model, *interactions: Interaction, without: Interaction | None = None):
     """Item ids that have a pair for every one of ``interactions`` (and none for ``without``)."""
     table = model.item_token
-    rows = [
-        r
-        for r in range(len(model.item_ids))
-        if all(table[r, i] >= 0 for i in interactions) and (without is None or table[r, without] < 0)
-    ]
-    return [model.item_ids[r] for r in rows]
+    keep = np.all(table[:, list(interactions)] >= 0, axis=1)
+    if without is not None:
+        keep &= table[:, without] < 0
+    return [model.item_ids[r] for r in np.flatnonzero(keep)]

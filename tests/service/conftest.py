@@ -209,3 +209,6 @@ def with_store(redis_url: str) -> Callable[..., Any]:
         return asyncio.run(main())
 
     return run
+
+
+from app_fixtures import *  # noqa: E402, F403 (the API tests' model and app fixtures)

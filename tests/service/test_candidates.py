@@ -63,12 +63,14 @@ def test_no_candidate_is_a_seed_a_purchase_or_a_repeat(client, model):
 def test_every_seed_gets_a_fair_share_before_any_gets_more(client, model):
     viewed = items_with(model, VIEW)[:4]
     post(client, "carol", [(i, "view") for i in viewed])
-    candidates = modules(client.get("/v1/users/carol/candidates?k=8").json())["viewed"]["candidates"]
+    body = client.get("/v1/users/carol/candidates?k=8").json()
+    candidates = modules(body)["viewed"]["candidates"]
     assert Counter(c["because"]["item_id"] for c in candidates) == {s: 2 for s in viewed}
     first_round, second_round = candidates[:4], candidates[4:]
     assert {c["because"]["item_id"] for c in first_round} == set(viewed)
-    assert [c["score"] for c in first_round] == sorted((c["score"] for c in first_round), reverse=True)
-    assert [c["score"] for c in second_round] == sorted((c["score"] for c in second_round), reverse=True)
+    for one_round in (first_round, second_round):
+        scores = [c["score"] for c in one_round]
+        assert scores == sorted(scores, reverse=True)
 
 
 def test_the_callers_exclude_list_is_honoured(client, model):
@@ -103,7 +105,8 @@ def test_a_user_without_history_gets_popular_items(client, model):
     assert body["fallback"] == "popular" and body["degraded"] is False
     (popular,) = body["modules"]
     assert popular["name"] == "popular"
-    assert [c["item_id"] for c in popular["candidates"]] == [i for i, _ in model.popular.overall[:7]]
+    top = [item for item, _ in model.popular.overall[:7]]
+    assert [c["item_id"] for c in popular["candidates"]] == top
     assert all(c["because"]["reason"] == "popular" for c in popular["candidates"])
 
 

@@ -12,8 +12,8 @@ from app_fixtures import items_with
 
 def test_neighbors_answer_because_you_x_this_you_may_y_that(client, model):
     item = items_with(model, Interaction.VIEW)[0]
-    response = client.get(f"/v1/items/{item}/neighbors", params={"interaction": "view",
-                                                                "target": "cart", "k": 5})  # fmt: skip
+    params = {"interaction": "view", "target": "cart", "k": 5}
+    response = client.get(f"/v1/items/{item}/neighbors", params=params)
     assert response.status_code == 200
     body = response.json()
     assert response.headers["X-Model-Version"] == body["model_version"] == model.version
