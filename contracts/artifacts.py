@@ -42,6 +42,7 @@ from contracts.manifest import (  # noqa: F401 (re-exported: one import for user
     ManifestError,
     ManifestMissingError,
     MissingFileError,
+    NeighborTableInfo,
     SchemaVersionError,
     Similarity,
     SizeMismatchError,
@@ -97,6 +98,15 @@ def index_path(name: str, similarity: Similarity) -> str:
     if similarity not in SPACES:
         raise ValueError(f"similarity {similarity!r} must be one of {tuple(SPACES)}")
     return f"index/{name}.{similarity}.hnsw"
+
+
+def neighbor_table_paths(seed: str, target: str) -> tuple[str, str, str]:
+    """Paths of a neighbour table: ``neighbors/{seed}-{target}.{tokens,items,scores}.npy``."""
+    for name in (seed, target):
+        if name not in LABELS:
+            raise ValueError(f"interaction {name!r} must be one of {LABELS}")
+    stem = f"neighbors/{seed}-{target}"
+    return f"{stem}.tokens.npy", f"{stem}.items.npy", f"{stem}.scores.npy"
 
 
 def new_version_id(now: datetime | None = None) -> str:

@@ -117,6 +117,24 @@ class TrainingStats(BaseModel):
     tokens_per_second: float = Field(ge=0)
 
 
+class NeighborTableInfo(BaseModel):
+    """Top-k neighbours of every ``seed`` pair among the ``target`` pairs, computed offline.
+
+    Three files: ``tokens`` (int64, sorted: the seed pair tokens with a row), ``items`` (int32
+    (n, k): neighbour *item rows*, best first, -1 padding) and ``scores`` (float16 (n, k)).
+    """
+
+    model_config = _FROZEN
+    seed: str
+    target: str
+    k: int = Field(gt=0)
+    rows: int = Field(ge=0)
+    similarity: Similarity
+    tokens: str
+    items: str
+    scores: str
+
+
 class Manifest(BaseModel):
     """What a version holds and how it was made; ``files`` is the authority on its contents."""
 
@@ -131,11 +149,14 @@ class Manifest(BaseModel):
     training: dict[str, TrainingStats]
     indexes: list[IndexInfo]
     files: dict[str, FileEntry]
+    neighbor_tables: list[NeighborTableInfo] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _indexes_are_files(self) -> Manifest:
-        unlisted = [i.file for i in self.indexes if i.file not in self.files]
+        named = [i.file for i in self.indexes]
+        named += [f for t in self.neighbor_tables for f in (t.tokens, t.items, t.scores)]
+        unlisted = [f for f in named if f not in self.files]
         if unlisted:
             raise ValueError(f"index files not listed in files: {unlisted}")
         return self

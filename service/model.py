@@ -39,6 +39,26 @@ class Popular:
 
 
 @dataclass(frozen=True, eq=False)
+class NeighborTable:
+    """A precomputed top-k table: rows read from memory-mapped files, shared by all workers."""
+
+    tokens: np.ndarray  # int64 sorted seed pair tokens
+    items: np.ndarray  # int32 (n, k) memmap: neighbour item rows, -1 padding
+    scores: np.ndarray  # float16 (n, k) memmap
+
+    @property
+    def k(self) -> int:
+        return int(self.items.shape[1])
+
+    def lookup(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(item rows, scores) of every token, or None if any token has no row."""
+        positions = np.searchsorted(self.tokens, tokens)
+        if (positions >= len(self.tokens)).any() or (self.tokens[positions] != tokens).any():
+            return None
+        return np.asarray(self.items[positions]), np.asarray(self.scores[positions], np.float32)
+
+
+@dataclass(frozen=True, eq=False)
 class Model:
     """Everything a request needs from one version, read-only."""
 
@@ -52,6 +72,7 @@ class Model:
     pair_vectors: np.ndarray  # float32 (n_pairs, d) input vectors: the queries
     item_vectors: np.ndarray  # float32 (n_items, d) no-interaction input vectors
     indexes: dict[str, HnswSearch]  # interaction label or ITEM_INDEX → index
+    tables: dict[tuple[str, str], NeighborTable]  # (seed, target) labels → table
     popular: Popular
     load_seconds: float
 
@@ -79,6 +100,15 @@ def load_model(artifacts_dir: Path, version: str, ef_search: int | None = None) 
             for info in manifest.indexes
             if info.similarity == manifest.similarity
         }
+        tables = {
+            (t.seed, t.target): NeighborTable(
+                tokens=np.load(folder / t.tokens),
+                items=np.load(folder / t.items, mmap_mode="r"),
+                scores=np.load(folder / t.scores, mmap_mode="r"),
+            )
+            for t in manifest.neighbor_tables
+            if t.similarity == manifest.similarity
+        }
     except (artifacts.ArtifactError, CatalogError, OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"version {version} refused: {exc}") from exc
 
@@ -88,6 +118,12 @@ def load_model(artifacts_dir: Path, version: str, ef_search: int | None = None) 
         problems.append(f"pair vectors {pair_vectors.shape} != ({n_pairs}, {dim})")
     if item_vectors.shape != (n_items, dim):
         problems.append(f"item vectors {item_vectors.shape} != ({n_items}, {dim})")
+    for (seed, target), table in tables.items():
+        if (
+            table.items.shape != (len(table.tokens), table.k)
+            or table.scores.shape != table.items.shape
+        ):
+            problems.append(f"neighbour table {seed}>{target} has inconsistent shapes")
     if ITEM_INDEX not in indexes:
         problems.append("no item index (the fallback for seeds without a pair)")
     for name, index in indexes.items():
@@ -107,6 +143,7 @@ def load_model(artifacts_dir: Path, version: str, ef_search: int | None = None) 
         pair_vectors=pair_vectors,
         item_vectors=item_vectors,
         indexes=indexes,
+        tables=tables,
         popular=popular,
         load_seconds=0.0,
     )

@@ -2,9 +2,10 @@
 
 A module's seeds are the user's last few distinct items of one interaction (views for
 "Inspired by what you viewed", carts for "…carted"). Each seed (ℓ, X) is looked up as the pair
-vector u(ℓ, X); a seed item without that pair falls back to its no-interaction vector, searched
-in the item index. Every target index is queried once for all seeds of the module (one
-``knn_query`` per index per request), so the cost does not grow with Python loops over seeds.
+(ℓ, X): its neighbours among target pairs come from the precomputed table X>target when the
+version has one deep enough (a memory-mapped row read), else from one batched ``knn_query`` of
+the live target index for all seeds of the module. A seed item without that pair falls back to
+its no-interaction vector, searched in the item index.
 
 **The merge rule.** Each seed's neighbours are ranked by score (deduplicated across target
 indexes, best score kept). Candidates are then taken in rounds: in every round each seed, in
@@ -140,12 +141,18 @@ def _neighbours(
     found: list[list[tuple[np.ndarray, np.ndarray, str | None]]] = [[] for _ in seeds]
     with_pair = np.flatnonzero(tokens >= 0)
     if len(with_pair):
-        queries = np.asarray(model.pair_vectors[tokens[with_pair]])
+        pair_tokens = tokens[with_pair]
+        queries = None
         for target in targets:
-            if target.label in model.indexes:
+            found_rows = _from_table(model, seed_interaction, target, pair_tokens, depth, timer)
+            if found_rows is None and target.label in model.indexes:
+                if queries is None:
+                    queries = np.asarray(model.pair_vectors[pair_tokens])
                 labels, scores = _query(model, target.label, queries, depth, timer)
+                found_rows = model.token_item[labels], scores
+            if found_rows is not None:
                 for j, seed in enumerate(with_pair):
-                    found[seed].append((model.token_item[labels[j]], scores[j], target.label))
+                    found[seed].append((found_rows[0][j], found_rows[1][j], target.label))
     without = np.flatnonzero(tokens < 0)
     if len(without):
         queries = np.asarray(model.item_vectors[rows[without]])
@@ -156,6 +163,22 @@ def _neighbours(
         _ranked(seed, parts, PAIR if tokens[i] >= 0 else ITEM)
         for i, (seed, parts) in enumerate(zip(seeds, found, strict=True))
     ]
+
+
+def _from_table(
+    model: Model,
+    seed: Interaction,
+    target: Interaction,
+    tokens: np.ndarray,
+    depth: int,
+    timer: QueryTimer | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows of the precomputed seed>target table, when it exists and is deep enough."""
+    table = model.tables.get((seed.label, target.label))
+    if table is None or depth > table.k:
+        return None
+    with timer(f"table:{seed.label}>{target.label}") if timer else nullcontext():
+        return table.lookup(tokens)
 
 
 def _query(
@@ -174,6 +197,7 @@ def _ranked(
     scores = np.concatenate([p[1] for p in parts])
     interactions = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(parts)])
     order = np.argsort(-scores, kind="stable")
+    order = order[rows[order] >= 0]  # tables pad short rows with -1
     rows, scores, interactions = rows[order], scores[order], interactions[order]
     _, first = np.unique(rows, return_index=True)
     keep = np.sort(first)

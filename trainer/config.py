@@ -104,6 +104,21 @@ class IndexConfig(_Section):
     ef_search: int = Field(256, ge=1)
     recall_sample: int = Field(1000, ge=1)  # queries checked against brute force
     recall_k: int = Field(10, ge=1)
+    # Top-k per seed pair computed offline (the paper's serving path): the service reads a
+    # memory-mapped row instead of searching. "seed>target" pairs; match the service's modules.
+    tables: list[str] = Field(default_factory=lambda: ["view>view", "cart>cart"])
+    table_k: int = Field(128, ge=1)  # per seed; > the service's k per seed plus exclusions
+
+    @field_validator("tables")
+    @classmethod
+    def _seed_target_pairs(cls, value: list[str]) -> list[str]:
+        pairs = []
+        for entry in value:
+            seed, sep, target = entry.partition(">")
+            if not sep:
+                raise ValueError(f"{entry!r}: write tables as 'seed>target', e.g. 'view>cart'")
+            pairs.append(f"{Interaction.parse(seed).label}>{Interaction.parse(target).label}")
+        return list(dict.fromkeys(pairs))
 
 
 class PopularConfig(_Section):

@@ -21,6 +21,7 @@ from trainer.config import TrainConfig
 from trainer.events import EventLog, load_events
 from trainer.index import IndexSource, build_indexes, pair_sources
 from trainer.negatives import build_tables
+from trainer.neighbors import build_tables_for
 from trainer.popular import popular_items
 from trainer.sessions import Sessions, sessionize
 from trainer.sgns import SGNSResult, resolve_threads, train_sgns
@@ -111,6 +112,7 @@ def write_version(
         training["items"] = models.items.stats()
     threads = resolve_threads(config.sgns.threads)
     indexes = build_indexes(sources, out, config.index, threads, config.sgns.seed, progress)
+    tables = build_tables_for(out, indexes, vocab, models.pairs.input, config, threads, progress)
     popular = popular_items(event_log, config.popular)
     (out / artifacts.POPULAR).write_text(json.dumps(popular.to_json()), encoding="utf-8")
     return {
@@ -120,6 +122,7 @@ def write_version(
         "similarity": config.index.similarity,
         "training": training,
         "indexes": indexes,
+        "neighbor_tables": tables,
         "extra": {
             "negatives_used": {
                 "positives": models.pairs.positives,
