@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: install lint test demo bench-train clean
+.PHONY: install lint test demo promtool bench-train clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,16 +18,24 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts trainer service
+	$(BIN)/mypy contracts trainer service demo
 
 test: lint
 	$(BIN)/pytest -n 2 -q
 
-# Synthesise a log, train on it and publish a version into $(DEMO_DIR)/artifacts.
+# Train on synthetic events, start Redis (REDIS_URL, else an embedded redis-server) and the
+# service on PORT (default 8000), print a sample answer for demo-user, serve until Ctrl-C (demo/).
 demo: install
-	mkdir -p $(DEMO_DIR)
-	$(BIN)/python -m trainer synth --out $(DEMO_DIR)/events.csv
-	$(BIN)/python -m trainer train --events $(DEMO_DIR)/events.csv --artifacts $(DEMO_DIR)/artifacts
+	DEMO_DIR=$(DEMO_DIR) $(BIN)/python -m demo
+
+# promtool (Prometheus' rule checker) for tests/deploy, unpacked from Debian's prometheus package
+# without installing or starting the server. .ci/run installs it; elsewhere its test is skipped.
+promtool: $(BIN)/promtool
+
+$(BIN)/promtool: | $(STAMP)
+	tmp=$$(mktemp -d) && cd $$tmp && apt-get download -q prometheus \
+	  && dpkg-deb -x prometheus_*.deb root && cp root/usr/bin/promtool $(abspath $(BIN))/promtool \
+	  && rm -rf $$tmp
 
 bench-train: install
 	$(BIN)/python bench/train_throughput.py

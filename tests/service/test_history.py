@@ -182,7 +182,7 @@ def test_a_read_only_replica_refusing_writes_raises_history_unavailable(
 ) -> None:
     raw.replicaof("127.0.0.1", "1")  # as after a failover: a read-only replica
     try:
-        with pytest.raises(HistoryUnavailable, match=r"refused a history write .*READONLY"):
+        with pytest.raises(HistoryUnavailable, match=r"refused a history write"):
             with_store(lambda s: s.record(views("u1", "a")))
     finally:
         raw.replicaof("NO", "ONE")
