@@ -61,8 +61,8 @@ class _Ranked:
     """One seed's neighbours, best first: item rows, scores, predicted interactions."""
 
     seed: str
-    rows: np.ndarray
-    scores: np.ndarray
+    rows: list[int]
+    scores: list[float]
     interactions: list[str | None]
     embedding: str
 
@@ -160,7 +160,7 @@ def _neighbours(
         for j, seed in enumerate(without):
             found[seed].append((labels[j], scores[j], None))
     return [
-        _ranked(seed, parts, PAIR if tokens[i] >= 0 else ITEM)
+        _ranked(seed, parts, PAIR if tokens[i] >= 0 else ITEM, depth)
         for i, (seed, parts) in enumerate(zip(seeds, found, strict=True))
     ]
 
@@ -189,20 +189,26 @@ def _query(
 
 
 def _ranked(
-    seed: str, parts: list[tuple[np.ndarray, np.ndarray, str | None]], embedding: str
+    seed: str, parts: list[tuple[np.ndarray, np.ndarray, str | None]], embedding: str, depth: int
 ) -> _Ranked:
+    """One seed's neighbours over its targets: best first, each item once, at most ``depth``."""
+    if len(parts) == 1:  # one target: rows are already distinct and best first
+        rows, scores, label = parts[0]
+        valid = rows >= 0  # tables pad short rows with -1
+        rows, scores = rows[valid][:depth], scores[valid][:depth]
+        return _Ranked(seed, rows.tolist(), scores.tolist(), [label] * len(rows), embedding)
     if not parts:
-        return _Ranked(seed, np.zeros(0, np.int64), np.zeros(0, np.float32), [], embedding)
+        return _Ranked(seed, [], [], [], embedding)
     rows = np.concatenate([p[0] for p in parts])
     scores = np.concatenate([p[1] for p in parts])
-    interactions = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(parts)])
+    source = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(parts)])
     order = np.argsort(-scores, kind="stable")
-    order = order[rows[order] >= 0]  # tables pad short rows with -1
-    rows, scores, interactions = rows[order], scores[order], interactions[order]
+    order = order[rows[order] >= 0]
+    rows, scores, source = rows[order], scores[order], source[order]
     _, first = np.unique(rows, return_index=True)
-    keep = np.sort(first)
-    labels = [parts[i][2] for i in interactions[keep]]
-    return _Ranked(seed, rows[keep], scores[keep], labels, embedding)
+    keep = np.sort(first)[:depth]
+    labels = [parts[i][2] for i in source[keep].tolist()]
+    return _Ranked(seed, rows[keep].tolist(), scores[keep].tolist(), labels, embedding)
 
 
 def _fair_merge(
@@ -211,31 +217,32 @@ def _fair_merge(
     taken = set(blocked)
     pointers = [0] * len(ranked)
     result: list[Candidate] = []
+
+    def advance(i: int) -> bool:
+        """Move seed i past taken items; True while it has a candidate left."""
+        rows = ranked[i].rows
+        while pointers[i] < len(rows) and rows[pointers[i]] in taken:
+            pointers[i] += 1
+        return pointers[i] < len(rows)
+
     while len(result) < k:
-        offers = []
-        for i, r in enumerate(ranked):
-            while pointers[i] < len(r.rows) and int(r.rows[pointers[i]]) in taken:
-                pointers[i] += 1
-            if pointers[i] < len(r.rows):
-                offers.append((-float(r.scores[pointers[i]]), i))
+        offers = sorted(
+            (-ranked[i].scores[pointers[i]], i) for i in range(len(ranked)) if advance(i)
+        )
         if not offers:
             break
-        round_picks = []
-        for _, i in sorted(offers):
-            r = ranked[i]
-            while pointers[i] < len(r.rows) and int(r.rows[pointers[i]]) in taken:
-                pointers[i] += 1
-            if pointers[i] == len(r.rows):
-                continue
-            p = pointers[i]
-            taken.add(int(r.rows[p]))
-            round_picks.append((r, p))
-        round_picks.sort(key=lambda pick: -float(pick[0].scores[pick[1]]))
-        for r, p in round_picks[: k - len(result)]:
+        picks = []
+        for _, i in offers:
+            if advance(i):
+                r, p = ranked[i], pointers[i]
+                taken.add(r.rows[p])
+                picks.append((r.scores[p], r, p))
+        picks.sort(key=lambda pick: -pick[0])
+        for score, r, p in picks[: k - len(result)]:
             result.append(
                 Candidate(
-                    item_id=model.item_ids[int(r.rows[p])],
-                    score=round(float(r.scores[p]), 6),
+                    item_id=model.item_ids[r.rows[p]],
+                    score=round(score, 6),
                     interaction=r.interactions[p],
                     because_item=r.seed,
                     because_interaction=seed_interaction.label,

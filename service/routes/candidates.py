@@ -1,11 +1,17 @@
-"""GET /v1/users/{user_id}/candidates: the user's two explainable modules."""
+"""GET /v1/users/{user_id}/candidates: the user's two explainable modules.
+
+This is the hot path: the body is built as plain dicts in the shape of ``CandidatesOut`` and
+sent as JSON directly (the schema documents it in OpenAPI, and a test checks real answers
+against it), instead of building and re-validating pydantic models per candidate.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
@@ -13,7 +19,7 @@ from service import metrics, retrieval
 from service.deps import ModelDep, SettingsDep, StoreDep
 from service.history import HistoryUnavailable, UserHistory
 from service.model import Model
-from service.schemas import CandidateOut, CandidatesOut, ModuleOut
+from service.schemas import CandidatesOut
 from service.settings import Settings
 
 router = APIRouter(tags=["candidates"])
@@ -24,6 +30,7 @@ TITLES = {
     "carted": "Inspired by what you carted",
     "popular": "Popular right now",
 }
+Body = dict[str, Any]
 
 
 @router.get("/v1/users/{user_id}/candidates", response_model=CandidatesOut)
@@ -32,16 +39,14 @@ async def candidates(
     model: ModelDep,
     settings: SettingsDep,
     store: StoreDep,
-    response: Response,
     k: Annotated[int | None, Query(ge=1, description="Candidates per module.")] = None,
     exclude: Annotated[
         list[Annotated[str, Query(pattern=ID_PATTERN.pattern)]] | None,
         Query(description="Items never to return (e.g. already on the page)."),
     ] = None,
-) -> CandidatesOut:
+) -> JSONResponse:
     """Candidates inspired by the user's last views and carts, each with its reason."""
     k = _check_limits(settings, k, exclude)
-    response.headers["X-Model-Version"] = model.version
     excluded = list(exclude or [])
     try:
         with metrics.timed(metrics.REDIS_SECONDS, "read"):
@@ -52,7 +57,7 @@ async def candidates(
         metrics.REDIS_ERRORS.labels("read").inc()
         metrics.DEGRADED.inc()
         log.warning("history unavailable, serving popular", extra={"reason": str(exc)})
-        return _fallback(model, user_id, [], k, excluded, degraded=True)
+        return _answer(model, user_id, [_popular(model, [], k, excluded, "redis")], degraded=True)
 
     blocked = [*history.purchases, *excluded, *history.views, *history.carts]
     viewed = (history.views, Interaction.VIEW, settings.viewed_targets)
@@ -61,14 +66,13 @@ async def candidates(
         _module(model, "viewed", *viewed, k, blocked),
         _module(model, "carted", *carted, k, blocked),
     ]
-    metrics.UNKNOWN_SEEDS.inc(sum(len(m.unknown_seeds) for m in modules))
-    if not any(m.candidates for m in modules):
-        return _fallback(model, user_id, _categories(model, history), k, blocked, degraded=False)
+    metrics.UNKNOWN_SEEDS.inc(sum(len(m["unknown_seeds"]) for m in modules))
+    if not any(m["candidates"] for m in modules):
+        fallback = _popular(model, _categories(model, history), k, blocked, "cold_start")
+        return _answer(model, user_id, [fallback], degraded=False)
     for m in modules:
-        metrics.CANDIDATES.labels(m.name).observe(len(m.candidates))
-    return CandidatesOut(
-        user_id=user_id, model_version=model.version, modules=modules, fallback=None, degraded=False
-    )
+        metrics.CANDIDATES.labels(m["name"]).observe(len(m["candidates"]))
+    return _answer(model, user_id, modules, degraded=False)
 
 
 def _check_limits(settings: Settings, k: int | None, exclude: list[str] | None) -> int:
@@ -89,43 +93,43 @@ def _module(
     targets: tuple[Interaction, ...],
     k: int,
     blocked: list[str],
-) -> ModuleOut:
+) -> Body:
     result = retrieval.module(model, seeds, interaction, targets, k, blocked, metrics.ann_timer)
-    return ModuleOut.model_validate(
-        {
-            "name": name,
-            "title": TITLES[name],
-            "seed_interaction": interaction.label,
-            "target_interactions": [t.label for t in targets],
-            "seeds": result.seeds,
-            "unknown_seeds": result.unknown_seeds,
-            "candidates": [to_out(c) for c in result.candidates],
-        }
-    )
+    return {
+        "name": name,
+        "title": TITLES[name],
+        "seed_interaction": interaction.label,
+        "target_interactions": [t.label for t in targets],
+        "seeds": result.seeds,
+        "unknown_seeds": result.unknown_seeds,
+        "candidates": [candidate_json(c) for c in result.candidates],
+    }
 
 
-def _fallback(
-    model: Model, user_id: str, categories: list[str], k: int, blocked: list[str], degraded: bool
-) -> CandidatesOut:
-    metrics.FALLBACKS.labels("redis" if degraded else "cold_start").inc()
+def _popular(model: Model, categories: list[str], k: int, blocked: list[str], why: str) -> Body:
+    metrics.FALLBACKS.labels(why).inc()
     found = retrieval.popular(model, categories, k, blocked)
     metrics.CANDIDATES.labels("popular").observe(len(found))
-    module = ModuleOut(
-        name="popular",
-        title=TITLES["popular"],
-        seed_interaction=None,
-        target_interactions=[],
-        seeds=[],
-        unknown_seeds=[],
-        candidates=[to_out(c) for c in found],
-    )
-    return CandidatesOut(
-        user_id=user_id,
-        model_version=model.version,
-        modules=[module],
-        fallback="popular",
-        degraded=degraded,
-    )
+    return {
+        "name": "popular",
+        "title": TITLES["popular"],
+        "seed_interaction": None,
+        "target_interactions": [],
+        "seeds": [],
+        "unknown_seeds": [],
+        "candidates": [candidate_json(c) for c in found],
+    }
+
+
+def _answer(model: Model, user_id: str, modules: list[Body], degraded: bool) -> JSONResponse:
+    body = {
+        "user_id": user_id,
+        "model_version": model.version,
+        "modules": modules,
+        "fallback": "popular" if modules[0]["name"] == "popular" else None,
+        "degraded": degraded,
+    }
+    return JSONResponse(body, headers={"X-Model-Version": model.version})
 
 
 def _categories(model: Model, history: UserHistory) -> list[str]:
@@ -135,22 +139,18 @@ def _categories(model: Model, history: UserHistory) -> list[str]:
     return [c for c in dict.fromkeys(model.item_category[r] for r in rows) if c is not None]
 
 
-def to_out(c: retrieval.Candidate) -> CandidateOut:
-    """The JSON shape of a retrieval candidate."""
-    if c.embedding == retrieval.POPULAR:
-        because = {"reason": "popular", "category_id": c.category_id}
-    else:
-        because = {
-            "reason": "seed",
+def candidate_json(c: retrieval.Candidate) -> Body:
+    """A candidate in the shape of ``CandidateOut``."""
+    popular = c.embedding == retrieval.POPULAR
+    return {
+        "item_id": c.item_id,
+        "score": c.score,
+        "interaction": c.interaction,
+        "embedding": c.embedding,
+        "because": {
+            "reason": "popular" if popular else "seed",
             "item_id": c.because_item,
             "interaction": c.because_interaction,
-        }
-    return CandidateOut.model_validate(
-        {
-            "item_id": c.item_id,
-            "score": c.score,
-            "interaction": c.interaction,
-            "embedding": c.embedding,
-            "because": because,
-        }
-    )
+            "category_id": c.category_id,
+        },
+    }

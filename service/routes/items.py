@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import metrics, retrieval
 from service.deps import ModelDep, SettingsDep
-from service.routes.candidates import to_out
+from service.routes.candidates import candidate_json
 from service.schemas import InteractionName, NeighborsOut
 
 router = APIRouter(tags=["items"])
@@ -25,15 +26,13 @@ def neighbors(
     item_id: Annotated[str, Path(pattern=ID_PATTERN.pattern)],
     model: ModelDep,
     settings: SettingsDep,
-    response: Response,
     interaction: Annotated[InteractionName, Query(description="What the user did (X).")] = "view",
     target: Annotated[InteractionName, Query(description="What to predict (Y).")] = "cart",
     k: Annotated[int, Query(ge=1)] = 50,
-) -> NeighborsOut:
+) -> JSONResponse:
     """Items the user may ``target`` after they ``interaction`` this one, best first."""
     if k > settings.k_max:
         raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
-    response.headers["X-Model-Version"] = model.version
     try:
         found = retrieval.neighbors(
             model, item_id, Interaction.parse(interaction), Interaction.parse(target), k,
@@ -41,10 +40,11 @@ def neighbors(
         )  # fmt: skip
     except retrieval.UnknownItemError as exc:
         raise HTTPException(404, str(exc)) from exc
-    return NeighborsOut(
-        item_id=item_id,
-        interaction=interaction,
-        target=target,
-        model_version=model.version,
-        neighbors=[to_out(c) for c in found],
-    )
+    body = {
+        "item_id": item_id,
+        "interaction": interaction,
+        "target": target,
+        "model_version": model.version,
+        "neighbors": [candidate_json(c) for c in found],
+    }
+    return JSONResponse(body, headers={"X-Model-Version": model.version})

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from contracts.interactions import Interaction
+from service.schemas import CandidatesOut
 
 from app_fixtures import items_with
 
@@ -30,6 +31,7 @@ def test_a_user_with_views_and_carts_gets_both_modules_explained(client, model):
     response = client.get("/v1/users/alice/candidates", params={"k": 20})
     assert response.status_code == 200
     body = response.json()
+    CandidatesOut.model_validate(body)
     assert body["fallback"] is None and body["degraded"] is False
     assert response.headers["X-Model-Version"] == body["model_version"] == model.version
     got = modules(body)
@@ -102,6 +104,7 @@ def test_a_seed_without_its_pair_falls_back_to_the_item_embedding(client, model)
 
 def test_a_user_without_history_gets_popular_items(client, model):
     body = client.get("/v1/users/nobody/candidates?k=7").json()
+    CandidatesOut.model_validate(body)
     assert body["fallback"] == "popular" and body["degraded"] is False
     (popular,) = body["modules"]
     assert popular["name"] == "popular"

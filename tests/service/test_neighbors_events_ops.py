@@ -6,6 +6,7 @@ import pytest
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import history_key
+from service.schemas import NeighborsOut
 
 from app_fixtures import items_with
 
@@ -16,6 +17,7 @@ def test_neighbors_answer_because_you_x_this_you_may_y_that(client, model):
     response = client.get(f"/v1/items/{item}/neighbors", params=params)
     assert response.status_code == 200
     body = response.json()
+    NeighborsOut.model_validate(body)
     assert response.headers["X-Model-Version"] == body["model_version"] == model.version
     assert 0 < len(body["neighbors"]) <= 5
     assert item not in {n["item_id"] for n in body["neighbors"]}
