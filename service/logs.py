@@ -14,11 +14,9 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
 
@@ -57,34 +55,43 @@ def configure(level: str) -> None:
         logging.getLogger(name).propagate = name != "uvicorn.access"
 
 
-class RequestContext(BaseHTTPMiddleware):
-    """Request id, access log line and latency histogram for every request."""
+class RequestContext:
+    """Request id, access log line and latency histogram for every HTTP request.
 
-    async def dispatch(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get("x-request-id", "")
+    A plain ASGI middleware (not Starlette's BaseHTTPMiddleware, which costs a task and a
+    stream per request on the hot path).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
         rid = given if _SANE_ID.match(given) else uuid.uuid4().hex
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", rid)
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-ID"] = rid
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            metrics.REQUEST_SECONDS.labels(template, request.method, str(status)).observe(seconds)
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            metrics.REQUEST_SECONDS.labels(template, method, str(status)).observe(seconds)
             log.info(
                 "request",
-                extra={
-                    "method": request.method,
-                    "route": template,
-                    "status": status,
-                    "ms": round(seconds * 1000, 3),
-                },
-            )
+                extra={"method": method, "route": template, "status": status,
+                       "ms": round(seconds * 1000, 3)},
+            )  # fmt: skip
             request_id.reset(token)

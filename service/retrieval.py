@@ -215,8 +215,26 @@ def _fair_merge(
     model: Model, ranked: list[_Ranked], seed_interaction: Interaction, k: int, blocked: set[int]
 ) -> list[Candidate]:
     taken = set(blocked)
-    pointers = [0] * len(ranked)
+    label = seed_interaction.label
     result: list[Candidate] = []
+
+    def take(r: _Ranked, p: int) -> None:
+        result.append(
+            Candidate(model.item_ids[r.rows[p]], round(r.scores[p], 6), r.interactions[p],
+                      r.seed, label, r.embedding)
+        )  # fmt: skip
+
+    if len(ranked) == 1:  # one seed: its list in order, minus what is blocked
+        only = ranked[0]
+        for p, row in enumerate(only.rows):
+            if len(result) == k:
+                break
+            if row not in taken:
+                taken.add(row)
+                take(only, p)
+        return result
+
+    pointers = [0] * len(ranked)
 
     def advance(i: int) -> bool:
         """Move seed i past taken items; True while it has a candidate left."""
@@ -227,26 +245,16 @@ def _fair_merge(
 
     while len(result) < k:
         offers = sorted(
-            (-ranked[i].scores[pointers[i]], i) for i in range(len(ranked)) if advance(i)
+            [(-ranked[i].scores[pointers[i]], i) for i in range(len(ranked)) if advance(i)]
         )
         if not offers:
             break
         picks = []
         for _, i in offers:
             if advance(i):
-                r, p = ranked[i], pointers[i]
-                taken.add(r.rows[p])
-                picks.append((r.scores[p], r, p))
+                taken.add(ranked[i].rows[pointers[i]])
+                picks.append((ranked[i].scores[pointers[i]], i, pointers[i]))
         picks.sort(key=lambda pick: -pick[0])
-        for score, r, p in picks[: k - len(result)]:
-            result.append(
-                Candidate(
-                    item_id=model.item_ids[r.rows[p]],
-                    score=round(score, 6),
-                    interaction=r.interactions[p],
-                    because_item=r.seed,
-                    because_interaction=seed_interaction.label,
-                    embedding=r.embedding,
-                )
-            )
+        for _, i, p in picks[: k - len(result)]:
+            take(ranked[i], p)
     return result

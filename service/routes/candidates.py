@@ -11,12 +11,12 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from fastapi.responses import JSONResponse
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import metrics, retrieval
 from service.deps import ModelDep, SettingsDep, StoreDep
+from service.fastjson import FastJSONResponse
 from service.history import HistoryUnavailable, UserHistory
 from service.model import Model
 from service.schemas import CandidatesOut
@@ -44,7 +44,7 @@ async def candidates(
         list[Annotated[str, Query(pattern=ID_PATTERN.pattern)]] | None,
         Query(description="Items never to return (e.g. already on the page)."),
     ] = None,
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Candidates inspired by the user's last views and carts, each with its reason."""
     k = _check_limits(settings, k, exclude)
     excluded = list(exclude or [])
@@ -121,7 +121,7 @@ def _popular(model: Model, categories: list[str], k: int, blocked: list[str], wh
     }
 
 
-def _answer(model: Model, user_id: str, modules: list[Body], degraded: bool) -> JSONResponse:
+def _answer(model: Model, user_id: str, modules: list[Body], degraded: bool) -> FastJSONResponse:
     body = {
         "user_id": user_id,
         "model_version": model.version,
@@ -129,7 +129,7 @@ def _answer(model: Model, user_id: str, modules: list[Body], degraded: bool) -> 
         "fallback": "popular" if modules[0]["name"] == "popular" else None,
         "degraded": degraded,
     }
-    return JSONResponse(body, headers={"X-Model-Version": model.version})
+    return FastJSONResponse(body, headers={"X-Model-Version": model.version})
 
 
 def _categories(model: Model, history: UserHistory) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from fastapi.responses import JSONResponse
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import metrics, retrieval
 from service.deps import ModelDep, SettingsDep
+from service.fastjson import FastJSONResponse
 from service.routes.candidates import candidate_json
 from service.schemas import InteractionName, NeighborsOut
 
@@ -29,7 +29,7 @@ def neighbors(
     interaction: Annotated[InteractionName, Query(description="What the user did (X).")] = "view",
     target: Annotated[InteractionName, Query(description="What to predict (Y).")] = "cart",
     k: Annotated[int, Query(ge=1)] = 50,
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Items the user may ``target`` after they ``interaction`` this one, best first."""
     if k > settings.k_max:
         raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
@@ -47,4 +47,4 @@ def neighbors(
         "model_version": model.version,
         "neighbors": [candidate_json(c) for c in found],
     }
-    return JSONResponse(body, headers={"X-Model-Version": model.version})
+    return FastJSONResponse(body, headers={"X-Model-Version": model.version})
