@@ -29,7 +29,7 @@ def main() -> None:
         access_log=False,
         # uvicorn kills a worker whose health ping goes unanswered this long; loading a large
         # version holds the GIL for seconds inside hnswlib, which must not look like a hang.
-        timeout_worker_healthcheck=float(os.environ.get("WORKER_HEALTHCHECK_SECONDS", "120")),
+        timeout_worker_healthcheck=int(os.environ.get("WORKER_HEALTHCHECK_SECONDS", "120")),
     )
 
 
