@@ -1,4 +1,4 @@
-"""``python -m trainer``: synth, train (and, later, evaluate). Stable: scripts depend on it.
+"""``python -m trainer``: synth, train, evaluate. Stable: scripts depend on it.
 
 Everything a human reads goes to stderr (logs, progress bars, bad-row reports); stdout carries
 only results, so ``train``'s last stdout line is the published version id.
@@ -138,6 +138,146 @@ def train(
     except (BadRowsError, EventLogError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(version)
+
+
+@main.command()
+@click.option(
+    "--events",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Event log; the last --test-days days are the test set.",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder: report.md, metrics.json and the plots.",
+)
+@click.option("--test-days", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Test window, counted back from the last event.")  # fmt: skip
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML config; flags override it.",
+)
+@click.option(
+    "--artifacts",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Evaluate this published artifact directory instead of training.",
+)
+@click.option("--version", help="With --artifacts: the version (default: CURRENT).")
+@click.option(
+    "--adapter",
+    type=click.Choice(["canonical", "taobao", "rees46", "retailrocket"]),
+    help="Read a public dataset in its original format.",
+)
+@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "parquet", "jsonl"]))
+@click.option("--map", "mapping", multiple=True, metavar="NAME=INTERACTION",
+              help="Map a dataset's interaction name to a canonical one (repeatable).")  # fmt: skip
+@click.option("--on-bad-rows", type=click.Choice(["skip", "fail"]))
+@click.option("--threads", type=click.IntRange(0), help="0 = all cores; 1 = reproducible.")
+@click.option("--epochs", type=click.IntRange(1))
+@click.option("--dim", type=click.IntRange(2, 1024))
+@click.option("--seed", type=int)
+@click.option("--sweep-dims", help="Comma-separated dimensions for Table 3, e.g. 25,50,75,100.")
+@click.option("--ablations/--no-ablations", default=True, show_default=True,
+              help="Retrain with the custom negatives switched off.")  # fmt: skip
+@click.option("--gensim/--no-gensim", default=True, show_default=True,
+              help="gensim Word2Vec reference (needs the bench extra).")  # fmt: skip
+@click.option("--gensim-runs", type=click.IntRange(1), default=1, show_default=True,
+              help="Seeds averaged on both sides of the gensim check.")  # fmt: skip
+@click.option("--copurchase-window-hours", type=click.FloatRange(min=0), default=None,
+              help="Co-purchase: bought by one user within this many hours [default: the "
+              "whole training period].")  # fmt: skip
+@click.option("--search", type=click.Choice(["exact", "hnsw"]), default="exact", show_default=True,
+              help="Candidate search: exact top-k, or an hnswlib index per model.")  # fmt: skip
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def evaluate(
+    events: Path,
+    report_dir: Path,
+    test_days: float,
+    config_path: Path | None,
+    artifacts: Path | None,
+    version: str | None,
+    adapter: str | None,
+    fmt: str | None,
+    mapping: tuple[str, ...],
+    on_bad_rows: str | None,
+    threads: int | None,
+    epochs: int | None,
+    dim: int | None,
+    seed: int | None,
+    sweep_dims: str | None,
+    ablations: bool,
+    gensim: bool,
+    gensim_runs: int,
+    copurchase_window_hours: float | None,
+    search: str,
+    no_progress: bool,
+) -> None:
+    """Offline evaluation: hit rate, coverage and baselines on a later window (see
+    docs/evaluation.md); prints the path of metrics.json last."""
+    from contracts.artifacts import ArtifactError
+    from trainer.evaluation.plots import write_plots
+    from trainer.evaluation.published import evaluate_version
+    from trainer.evaluation.report import write_report
+    from trainer.evaluation.run import EvalOptions, evaluate_log
+    from trainer.evaluation.split import SplitError
+    from trainer.events import BadRowsError, EventLogError
+
+    config = _config(
+        config_path,
+        {
+            "data": {
+                "adapter": adapter,
+                "format": fmt,
+                "on_bad_rows": on_bad_rows,
+                "interaction_map": _mapping(mapping) or None,
+            },
+            "sgns": {"threads": threads, "epochs": epochs, "dim": dim, "seed": seed},
+        },
+    )
+    options = EvalOptions(
+        test_days=test_days,
+        sweep_dims=_dims(sweep_dims),
+        ablations=ablations,
+        gensim=gensim,
+        gensim_runs=gensim_runs,
+        copurchase_window_hours=copurchase_window_hours,
+        search="hnsw" if search == "hnsw" else "exact",
+        progress=not no_progress,
+        command="python -m trainer " + " ".join(sys.argv[1:]),
+    )
+    try:
+        if artifacts is not None:
+            evaluation = evaluate_version(artifacts, version, events, config.data, options)
+        else:
+            evaluation = evaluate_log(events, config, options)
+    except (BadRowsError, EventLogError, SplitError, ArtifactError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    plots = write_plots(evaluation, report_dir)
+    paths = write_report(evaluation, report_dir, plots)
+    for name, result in evaluation.models.items():
+        rates = result.hit.hit_rate["purchase"]
+        click.echo(f"{name:>22}: purchase hit rate@{max(rates)} {100 * rates[max(rates)]:.2f} %, "
+                   f"item coverage {100 * result.coverage.items:.1f} %", err=True)  # fmt: skip
+    click.echo(paths[-1])
+
+
+def _dims(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        dims = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a list of integers", param_hint="--sweep-dims"
+        ) from None
+    if any(d < 2 or d > 1024 for d in dims):
+        raise click.BadParameter("dimensions must be in 2..1024", param_hint="--sweep-dims")
+    return dims
 
 
 def _config(path: Path | None, overrides: dict[str, dict[str, Any]]) -> TrainConfig:

@@ -19,7 +19,8 @@ def test_thresholds_apply_per_interaction_type(make_log):
     rows = session("u", [("a", "view"), ("b", "view"), ("a", "cart"), ("c", "view")])
     rows += session("v", [("a", "view"), ("d", "view"), ("e", "view"), ("d", "purchase")])
     log = make_log(rows)
-    vocab = build_vocab(sessionize(log, SessionConfig()), log, VocabConfig())
+    config = VocabConfig(min_count={"view": 2})
+    vocab = build_vocab(sessionize(log, SessionConfig()), log, config)
     assert labels(vocab) == {"a:view", "a:cart", "d:purchase"}
 
 
@@ -66,7 +67,7 @@ def test_encoding_drops_out_of_vocabulary_pairs_and_too_short_sessions(make_log)
     rows += session("u", [("a", "view"), ("x", "view"), ("y", "view"), ("z", "view")], t0=9000)
     log = make_log(rows)
     sessions = sessionize(log, SessionConfig())
-    vocab = build_vocab(sessions, log, VocabConfig())
+    vocab = build_vocab(sessions, log, VocabConfig(min_count={"view": 2}))
     pairs = encode_pairs(sessions, vocab, log)
     assert len(pairs) == 1
     assert [vocab.token_label(t) for t in pairs.tokens] == ["a:view", "a:cart"]

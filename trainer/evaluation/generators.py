@@ -6,10 +6,11 @@ item without a vector, with no co-purchase, without a category) gets an empty li
 hit rate counts as a miss: coverage is priced in. The query item itself is never a candidate,
 as the service never recommends a seed back.
 
-The embedding generators search exactly by default (``contracts.search.ExactSearch``: batched
-matrix products, one query call per batch of items) — on evaluation-sized data that is faster
-than building an HNSW graph per model, and it measures the model rather than the index. With
-``search="hnsw"`` the same queries go to an hnswlib index built with the version's parameters.
+The embedding generators search exactly by default (``topk.TopKSearch``: one BLAS product and
+one parallel top-k selection per batch of query items, the same answers as
+``contracts.search.ExactSearch``) — on evaluation-sized data that is faster than building an
+HNSW graph per model, and it measures the model rather than the index. With ``search="hnsw"``
+the same queries go to an hnswlib index built with the version's index parameters.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from tqdm.auto import tqdm
 
 from contracts.interactions import Interaction
 from contracts.manifest import SPACES, Similarity
-from contracts.search import ExactSearch, HnswSearch, NeighborSearch
+from contracts.search import HnswSearch, NeighborSearch
 from trainer.config import IndexConfig
+from trainer.evaluation.topk import TopKSearch
 
 SearchKind = Literal["exact", "hnsw"]
 QUERY_BATCH = 2048  # query items per search call: one progress tick, bounded memory
@@ -127,7 +129,9 @@ class EmbeddingGenerator:
         self._stored_item = embeddings.item[stored_rows]
         self._per_item = int(np.bincount(self._stored_item).max()) if len(stored_rows) else 1
         vectors = embeddings.input if similarity == "cosine" else embeddings.output
-        self._index = _index(vectors[stored_rows], SPACES[similarity], search, index_config, threads)
+        self._index = _index(
+            vectors[stored_rows], SPACES[similarity], search, index_config, threads
+        )
 
     def candidates(self, query: np.ndarray, k: int, progress: bool = False) -> Candidates:
         query = np.unique(np.asarray(query, dtype=np.int64))
@@ -151,10 +155,8 @@ def _index(
     config: IndexConfig | None,
     threads: int,
 ) -> NeighborSearch:
-    if len(vectors) == 0:
-        return ExactSearch(np.zeros((0, max(vectors.shape[1], 1)), np.float32), None, "cosine")
-    if search == "exact":
-        return ExactSearch(vectors, None, space)  # type: ignore[arg-type]
+    if search == "exact" or len(vectors) == 0:
+        return TopKSearch(vectors, space)  # type: ignore[arg-type]
     cfg = config or IndexConfig()
     return HnswSearch.build(
         vectors,

@@ -59,6 +59,7 @@ class HitRates:
 
     hit_rate: dict[str, dict[int, float]]
     pairs: dict[str, int]
+    pairs_hit: dict[str, int]  # pairs with at least one hit at the largest K: the evidence
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,15 @@ def hit_rates(
     was not asked about counts as unanswered.
     """
     if ks and max(ks) > candidates.k:
-        raise ValueError(f"K up to {max(ks)} needs candidate lists of that length, not {candidates.k}")
+        raise ValueError(
+            f"K up to {max(ks)} needs candidate lists of that length, not {candidates.k}"
+        )
     n = len(pairs)
     use = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     ranks = _ranks(pairs, candidates)
     rates: dict[str, dict[int, float]] = {}
     counts: dict[str, int] = {}
+    hit_counts: dict[str, int] = {}
     for target in targets:
         sel = (pairs.h_interaction == int(target)) & use[pairs.h_pair]
         pair, q, rank = pairs.h_pair[sel], pairs.h_count[sel].astype(np.float64), ranks[sel]
@@ -124,7 +128,9 @@ def hit_rates(
         for k in ks:
             hits = np.bincount(pair, weights=q * (rank < k), minlength=n)
             rates[target.label][k] = float((hits[has] / total[has]).mean()) if has.any() else 0.0
-    return HitRates(rates, counts)
+        top = max(ks, default=0)
+        hit_counts[target.label] = int(np.unique(pair[rank < top]).size)
+    return HitRates(rates, counts, hit_counts)
 
 
 def coverage(pairs: TestPairs, candidates: Candidates) -> Coverage:

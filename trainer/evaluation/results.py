@@ -7,6 +7,7 @@ its shape is a contract::
      "models": {"<model>": {"hit_rate": {"<target>": {"<K>": float}},
                             "hit_rate_seen": {...}, "coverage": {"items": f, "traffic": f},
                             "pairs": {"<target>": int}, "pairs_seen": {...},
+                            "pairs_hit": {"<target>": int},
                             "candidate_seconds": f, "train_seconds": f | null}},
      "interaction_matrix": {"<X>": {"<Y>": {"hit_rate": ..., "pairs": ...}}},
      "best_target": {"<X>": "<Y>"},  "dims": {"<d>": {"<model>": {...}}},
@@ -49,6 +50,7 @@ class ModelResult:
             "coverage": {"items": self.coverage.items, "traffic": self.coverage.traffic},
             "pairs": dict(self.hit.pairs),
             "pairs_seen": dict(self.seen.pairs),
+            "pairs_hit": dict(self.hit.pairs_hit),
             "candidate_seconds": round(self.candidate_seconds, 3),
             "train_seconds": None if self.train_seconds is None else round(self.train_seconds, 3),
         }
@@ -109,15 +111,19 @@ class Evaluation:
     ablations: dict[str, dict[str, ModelResult]] = field(default_factory=dict)
     gensim_check: GensimCheck | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # the evaluation's own options
     sample: EmbeddingSample | None = None
     notes: tuple[str, ...] = ()
 
     def best_target(self, k: int = SERVICE_K) -> dict[str, str]:
-        """For each seed interaction X, the Y whose index finds the most later purchases at k."""
+        """For each seed interaction X, the Y whose index finds the most later purchases at k.
+
+        An X whose every Y scores 0 is left out: there is no evidence to choose by.
+        """
         best = {}
         for x, row in self.matrix.items():
             scored = {y: r.hit_rate["purchase"].get(k, 0.0) for y, r in row.items() if y != "any"}
-            if scored:
+            if scored and max(scored.values()) > 0:
                 best[x] = max(scored, key=lambda y: scored[y])
         return best
 
@@ -142,6 +148,7 @@ class Evaluation:
                 for variant, models in self.ablations.items()
             },
             "gensim_check": None if self.gensim_check is None else self.gensim_check.to_json(),
+            "settings": self.settings,
             "config": self.config.model_dump(mode="json"),
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
             "notes": list(self.notes),

@@ -10,6 +10,7 @@ the X→Y matrix → the dimension sweep and the custom-negative ablations. The 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from contracts.interactions import Interaction
 from trainer.config import TrainConfig
@@ -68,10 +68,22 @@ class EvalOptions:
     gensim: bool = True
     gensim_runs: int = 1  # seeds averaged on both sides of the gensim check
     matrix: bool = True
-    copurchase_window_hours: float = 24.0
+    # None: the whole training period, like Amazon's item-to-item; the longest window scored
+    # best on both validation splits (docs/evaluation.md), so the baseline runs at its best.
+    copurchase_window_hours: float | None = None
     search: SearchKind = "exact"
     progress: bool = True
     command: str = ""
+
+    def settings(self) -> dict[str, Any]:
+        """What the report records of these options."""
+        return {
+            "test_days": self.test_days,
+            "ks": list(self.ks),
+            "copurchase_window_hours": self.copurchase_window_hours,
+            "search": self.search,
+            "gensim_runs": self.gensim_runs,
+        }
 
 
 class Scorer:
@@ -121,6 +133,7 @@ class Scorer:
 
 def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Evaluation:
     """Split ``events`` by time, train on the past, score every generator on the test day."""
+    started = time.perf_counter()
     timings: dict[str, float] = {}
     with _timed(timings, "load"):
         event_log = load_events(events, config.data, progress=options.progress)
@@ -164,6 +177,7 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
         for variant, switches in ABLATIONS.items():
             with _timed(timings, f"ablation {variant}"):
                 ablations[variant] = ablate(switches, split, event_log, scorer, config, options)
+    timings["total"] = time.perf_counter() - started
     return Evaluation(
         title=f"Offline evaluation of {events.name}",
         command=options.command,
@@ -177,6 +191,7 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
         ablations=ablations,
         gensim_check=check,
         timings=timings,
+        settings=options.settings(),
         sample=embedding_sample(pair_emb, config.sgns.seed),
         notes=tuple(notes),
     )
@@ -187,7 +202,10 @@ def embeddings_of(models: Models, event_log: EventLog) -> tuple[Embeddings, Embe
     item_code = _item_codes(models, event_log)
     vocab = models.vocab
     pairs = Embeddings(
-        models.pairs.input, models.pairs.output, item_code[vocab.token_item], vocab.token_interaction
+        models.pairs.input,
+        models.pairs.output,
+        item_code[vocab.token_item],
+        vocab.token_interaction,
     )
     if models.items is None:
         return pairs, None
@@ -199,7 +217,8 @@ def baselines(
 ) -> dict[str, ModelResult]:
     """co-purchase, popular and popular-in-category, learned from the training events."""
     train, k = split.train, max(options.ks)
-    window = options.copurchase_window_hours * 3600.0
+    hours = options.copurchase_window_hours
+    window = math.inf if hours is None else hours * 3600.0
     copurchase = copurchase_generator(
         train.user, train.item, train.interaction, train.timestamp, window, scorer.n_items, k
     )
@@ -248,7 +267,7 @@ def gensim_reference(
 def interaction_matrix(
     scorer: Scorer, pair_emb: Embeddings, config: TrainConfig
 ) -> dict[str, dict[str, Any]]:
-    """"Because you X this, you may Y that": pairs with interaction X, X's vector, Y's rows."""
+    """ "Because you X this, you may Y that": pairs with interaction X, X's vector, Y's rows."""
     matrix: dict[str, dict[str, Any]] = {}
     for x in Interaction:
         mask = scorer.pairs.interaction == int(x)

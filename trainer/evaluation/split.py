@@ -72,27 +72,38 @@ class Split:
 
 def time_split(log: EventLog, test_days: float, config: SessionConfig) -> Split:
     """Split ``log`` at ``test_days`` days before its last event; see the module docstring."""
+    test, info = holdout(log, test_days, config)
+    if info.train_events == 0:
+        raise SplitError(
+            f"no event before the cutoff {iso(info.cutoff)}: the log spans less than "
+            f"{test_days} days; use a smaller --test-days"
+        )
+    return Split(train=log.select(log.timestamp < info.cutoff), test=test, info=info)
+
+
+def holdout(
+    log: EventLog, test_days: float, config: SessionConfig, not_before: int | None = None
+) -> tuple[Sessions, SplitInfo]:
+    """The sessions of ``log`` that start in its last ``test_days`` days (and ≥ ``not_before``).
+
+    ``not_before`` keeps a published version's own training data out of its test set.
+    """
     if test_days <= 0:
         raise SplitError(f"test_days must be positive, got {test_days}")
     if len(log) == 0:
         raise SplitError("the event log is empty")
     test_end = int(log.timestamp.max()) + 1
-    cutoff = test_end - int(round(test_days * DAY))
+    cutoff = test_end - round(test_days * DAY)
+    if not_before is not None:
+        cutoff = max(cutoff, not_before)
     before = log.timestamp < cutoff
-    if not before.any():
-        raise SplitError(
-            f"no event before the cutoff {iso(cutoff)}: the log spans less than "
-            f"{test_days} days; use a smaller --test-days"
-        )
-    train = log.select(before)
     all_sessions = sessionize(log, config)
     test = all_sessions.select(all_sessions.start >= cutoff)
     if len(test) == 0:
         raise SplitError(
-            f"no session of {config.min_pairs}+ pairs starts after the cutoff {iso(cutoff)}; "
-            "use a larger --test-days"
+            f"no session of {config.min_pairs}+ pairs starts between {iso(cutoff)} and "
+            f"{iso(test_end)}; use a larger --test-days or a later log"
         )
-    train_sessions = int((all_sessions.start < cutoff).sum())
     info = SplitInfo(
         cutoff=cutoff,
         test_end=test_end,
@@ -100,11 +111,11 @@ def time_split(log: EventLog, test_days: float, config: SessionConfig) -> Split:
         log_start=int(log.timestamp.min()),
         train_events=int(before.sum()),
         test_window_events=int((~before).sum()),
-        train_sessions=train_sessions,
+        train_sessions=int((all_sessions.start < cutoff).sum()),
         test_sessions=len(test),
         test_session_events=int(test.offsets[-1]),
     )
-    return Split(train=train, test=test, info=info)
+    return test, info
 
 
 def seen_items(train_sessions: Sessions) -> np.ndarray:

@@ -1,0 +1,124 @@
+"""Evaluate an already-published version against a later event log.
+
+``python -m trainer evaluate --artifacts DIR [--version V] --events TEST_LOG --report OUT``
+reads the version exactly as the service would (verified manifest, ``items.tsv``,
+``tokens.npy``, embeddings, ``popular.json``) and scores the generators it can rebuild from
+those files: view-interaction, cart-interaction, no-interaction, popular and
+popular-in-category (``popular.json`` keeps ``popular.top_per_category`` items per category, so
+that list may be shorter than K), plus the X→Y matrix. Co-purchase needs the training events
+and is not rebuilt.
+
+The test sessions are those of TEST_LOG that start in its last ``--test-days`` days **and**
+after the version's training data ended (``manifest.data.time_range``), so a log that overlaps
+the training window cannot leak into the test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from contracts import artifacts
+from contracts.catalog import read_catalog
+from contracts.interactions import Interaction
+from trainer.config import DataConfig, TrainConfig
+from trainer.evaluation.generators import Embeddings, RankedListGenerator
+from trainer.evaluation.metrics import build_test_pairs
+from trainer.evaluation.results import Evaluation, ModelResult
+from trainer.evaluation.run import EvalOptions, Scorer, interaction_matrix
+from trainer.evaluation.split import holdout
+from trainer.events import load_events
+from trainer.vocab import item_categories
+
+
+def evaluate_version(
+    artifacts_dir: Path, version: str | None, events: Path, data: DataConfig, options: EvalOptions
+) -> Evaluation:
+    """Score the published ``version`` (default: the one CURRENT names) on ``events``."""
+    version = version or artifacts.read_current(artifacts_dir)
+    if version is None:
+        raise artifacts.CurrentError(f"{artifacts_dir} has no CURRENT version; pass --version")
+    folder = artifacts.version_dir(artifacts_dir, version)
+    manifest = artifacts.verify_version(folder)
+    config = TrainConfig.model_validate(manifest.config)
+    catalog = read_catalog(folder / artifacts.ITEMS, folder / artifacts.TOKENS)
+    log = load_events(events, data, progress=options.progress)
+    trained_until = (manifest.data.get("time_range") or [None, None])[1]
+    not_before = None if trained_until is None else int(trained_until) + 1
+    test, info = holdout(log, options.test_days, config.sessions, not_before)
+    pairs = build_test_pairs(test)
+
+    popular = json.loads((folder / artifacts.POPULAR).read_text(encoding="utf-8"))
+    by_category: dict[str, list[dict[str, object]]] = popular.get("by_category", {})
+    codes = {item_id: c for c, item_id in enumerate(log.item_ids)}
+    lists = [popular["overall"], *by_category.values()]
+    listed = [str(entry["item_id"]) for entries in lists for entry in entries]
+    for item_id in [*catalog.item_ids, *listed]:
+        codes.setdefault(item_id, len(codes))
+    item_code = np.array([codes[i] for i in catalog.item_ids], dtype=np.int64)
+    scorer = Scorer(pairs, np.sort(item_code), len(codes), options)
+
+    pair_emb = Embeddings(
+        np.load(folder / artifacts.PAIRS_IN),
+        np.load(folder / artifacts.PAIRS_OUT),
+        item_code[catalog.token_item],
+        catalog.token_interaction.astype(np.int8),
+    )
+    models: dict[str, ModelResult] = {}
+    for name, interaction in (("view", Interaction.VIEW), ("cart", Interaction.CART)):
+        models[f"{name}-interaction"] = scorer.score(
+            scorer.embedding(pair_emb, config, interaction)
+        )
+    if artifacts.ITEMS_IN in manifest.files:
+        item_emb = Embeddings(
+            np.load(folder / artifacts.ITEMS_IN),
+            np.load(folder / artifacts.ITEMS_OUT),
+            item_code,
+            None,
+        )
+        models["no-interaction"] = scorer.score(scorer.embedding(item_emb, config, None))
+    k = max(options.ks)
+    overall = _ranked([popular["overall"]], codes, k)
+    models["popular"] = scorer.score(RankedListGenerator(overall, None))
+    group = {category: g for g, category in enumerate(by_category)}
+    group_of_category = np.array([group.get(str(c), -1) for c in log.category_ids] + [-1])
+    group_of_item = np.full(len(codes), -1, dtype=np.int64)
+    group_of_item[: len(log.item_ids)] = group_of_category[item_categories(log)]  # -1 → last
+    ranked = _ranked(list(by_category.values()), codes, k)
+    models["popular-in-category"] = scorer.score(RankedListGenerator(ranked, group_of_item))
+    matrix = interaction_matrix(scorer, pair_emb, config) if options.matrix else {}
+    return Evaluation(
+        title=f"Offline evaluation of version {version} on {events.name}",
+        command=options.command,
+        split=info,
+        data={
+            "version": version,
+            "train_items": len(catalog.item_ids),
+            "train_pairs": len(catalog.token_item),
+            "train_pairs_per_interaction": manifest.data.get("pairs_per_interaction", {}),
+            "test_items": len(np.unique(pairs.event_item)),
+            "test_items_seen": int(np.isin(np.unique(pairs.event_item), item_code).sum()),
+            "test_distinct_pairs": len(pairs),
+            "test_distinct_pairs_seen": int(scorer.seen_mask.sum()),
+            "test_events_per_interaction": {
+                i.label: int((test.interaction == int(i)).sum()) for i in Interaction
+            },
+        },
+        config=config,
+        ks=options.ks,
+        models=models,
+        matrix=matrix,
+        settings=options.settings(),
+        notes=("co-purchase needs the training events and is not rebuilt from a version",),
+    )
+
+
+def _ranked(lists: list[list[dict[str, object]]], codes: dict[str, int], k: int) -> np.ndarray:
+    """popular.json lists as a (n_lists, k + 1) table of item codes, -1 padded."""
+    table = np.full((max(len(lists), 1), k + 1), -1, dtype=np.int64)
+    for row, entries in enumerate(lists):
+        items = [codes[str(e["item_id"])] for e in entries[: k + 1]]
+        table[row, : len(items)] = items
+    return table
