@@ -2,6 +2,8 @@
 
     python bench/serve_load.py                                  # 1M pairs, ~15 min + model build
     python bench/serve_load.py --pairs 50000 --step-seconds 5   # quick check
+    python bench/serve_load.py --tcp-nodelay --out bench/results/serve_load-nodelay.json
+    python bench/serve_load.py --no-tables --out bench/results/serve_load-live.json
 
 1. A synthetic model of ``--pairs`` (item, interaction) pairs (``bench/synthetic_model.py``,
    cached in ``--models``), a real ``redis-server`` on a free loopback port holding ``--users``
@@ -21,14 +23,14 @@
    worker's watcher verifies, loads and warms it; failed requests and the latency per second.
 5. The in-process ceiling (service stopped): ``load_model`` + ``HistoryStore.read`` +
    ``retrieval.module`` for both modules exactly as ``service/routes/candidates.py`` calls them,
-   in 1 and 2 processes; and the per-stage cost of one request, response shaping included.
-6. The neighbour-table option: batched top-``--table-k`` ``knn_query`` throughput (offline build
-   time for every view and cart pair, extrapolated from ``--table-sample`` queries), the table's
-   size as int32 item rows + float16 scores, and per request: reading the seeds' rows from an
-   ``np.memmap`` against the live batched query, and the whole request computed from the table.
+   in 1 and 2 processes, with the version's neighbour tables and without them (every seed
+   searched live, as before tables); the per-stage cost of one request, answer shaping
+   included; per request, the seeds' table rows against the live batched ``knn_query``; and the
+   longest GIL hold while loading a version (what stalls a worker during a reload).
 
-Loopback only; every child process is stopped on exit, Ctrl-C or error. Prints a summary and
-writes ``bench/results/serve_load.json``.
+By default the version holds the trainer's neighbour tables (``index.tables``); ``--no-tables``
+serves one without them. Loopback only; every child process is stopped on exit, Ctrl-C or
+error. Prints a summary and writes ``bench/results/serve_load.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing as mp
 import os
 import random
@@ -46,21 +49,24 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_model import derive_version, ensure_version  # noqa: E402
+from synthetic_model import derive_version, ensure_version
 
-from contracts import artifacts  # noqa: E402
-from contracts.interactions import Interaction  # noqa: E402
-from contracts.redis_keys import history_key  # noqa: E402
+from contracts import artifacts
+from contracts.interactions import Interaction
+from contracts.redis_keys import history_key
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -68,6 +74,9 @@ RATES = (50, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000)
 GOAL_P99_MS = 10.0
 K = 100
 MAX_CONNECTIONS = 512
+IDLE_SECONDS = 3.0
+"""Keep-alive connections idle longer are closed, not reused: uvicorn closes them after 5 s."""
+CANDIDATES_PATH = "/v1/users/{user_id}/candidates"
 
 
 def main() -> None:
@@ -79,8 +88,10 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=15.0)
     parser.add_argument("--stop-p99-ms", type=float, default=50.0, help="capacity budget")
     parser.add_argument("--ceiling-seconds", type=float, default=15.0)
-    parser.add_argument("--table-k", type=int, default=200)
-    parser.add_argument("--table-sample", type=int, default=20_000)
+    parser.add_argument("--no-tables", action="store_true", help="serve without neighbour tables")
+    parser.add_argument(
+        "--tcp-nodelay", action="store_true", help="run the app with TCP_NODELAY (NoDelayH11)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -88,7 +99,7 @@ def main() -> None:
     results: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"out": str(args.out)}}
     models = args.models / f"model-{args.pairs}"
     started = time.perf_counter()
-    version = ensure_version(models, args.pairs)
+    version = ensure_version(models, args.pairs, tables=not args.no_tables)
     results["model"] = describe_model(models, version)
     say(f"model {version}: {results['model']['pairs']:,} pairs, {results['model']['mb']} MB")
 
@@ -98,7 +109,7 @@ def main() -> None:
         results["histories"] = fill_histories(redis_url, models, version, args.users)
         say(f"histories: {results['histories']}")
         with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as generator:
-            service = Service(children, work, models, redis_url)
+            service = Service(children, work, models, redis_url, args.tcp_nodelay)
             results["service"] = service.start()
             say(f"service ready: {results['service']}")
             results["sanity"] = sanity(service.port, args.users)
@@ -111,7 +122,7 @@ def main() -> None:
                 f"p99<={args.stop_p99_ms:g}ms": best,
                 f"p99<={GOAL_P99_MS:g}ms": max((s["rate"] for s in goal), default=0),
             }
-            results["wrk"] = run_wrk(service.port, args.users, args.step_seconds, work)
+            results["wrk"] = run_wrk(service, args.users, args.step_seconds, work)
             if best:
                 for share in (0.5, 0.8):
                     rate = max(1, round(best * share))
@@ -124,8 +135,8 @@ def main() -> None:
             service.stop()
         version = artifacts.read_current(models) or version
         results["ceiling"] = ceiling(models, version, redis_url, args)
-        results["table"] = neighbour_table(models, version, redis_url, args, work)
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
+    results["machine"]["load_average_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     summary(results)
@@ -156,7 +167,12 @@ def describe_model(models: Path, version: str) -> dict[str, Any]:
         "pairs_per_interaction": manifest.data["pairs_per_interaction"],
         "indexes": {i.name: {"count": i.count, **i.recall} for i in manifest.indexes},
         "mb": round(sum(f.bytes for f in manifest.files.values()) / 1e6),
+        "file_mb": {name: round(f.bytes / 1e6) for name, f in manifest.files.items()},
         "build_seconds": manifest.extra.get("synthetic", {}).get("build_seconds"),
+        "tables_seconds": manifest.extra.get("synthetic", {}).get("tables_seconds"),
+        "neighbor_tables": {
+            f"{t.seed}>{t.target}": (t.rows, t.k) for t in manifest.neighbor_tables
+        },
     }
 
 
@@ -238,47 +254,80 @@ def fill_histories(redis_url: str, models: Path, version: str, users: int) -> di
     bought = np.flatnonzero(table[:, Interaction.PURCHASE] >= 0)
     rng = np.random.default_rng(7)
     started = time.perf_counter()
+    views = _distinct_rows(rng, np.arange(len(ids)), users, 6)
+    lists = {
+        Interaction.VIEW: (views, np.full(users, 6)),
+        Interaction.CART: (_distinct_rows(rng, carted, users, 3), rng.integers(0, 4, users)),
+        Interaction.PURCHASE: (_distinct_rows(rng, bought, users, 2), rng.integers(0, 3, users)),
+    }
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    pipe, counts = client.pipeline(transaction=False), Counter[str]()
-    ttl = 30 * 86400
+    pipe, ttl = client.pipeline(transaction=False), 30 * 86400
     for user in range(users):
-        lists = {
-            Interaction.VIEW: rng.choice(len(ids), 6, replace=False),
-            Interaction.CART: rng.choice(carted, rng.integers(0, 4), replace=False),
-            Interaction.PURCHASE: rng.choice(bought, rng.integers(0, 3), replace=False),
-        }
-        for interaction, rows in lists.items():
-            if len(rows):
+        for interaction, (rows, counts) in lists.items():
+            if counts[user]:
                 key = history_key("ic", f"u{user}", interaction)
-                pipe.rpush(key, *ids[rows].tolist())
+                pipe.rpush(key, *ids[rows[user, : counts[user]]].tolist())
                 pipe.expire(key, ttl)
-                counts[interaction.label] += len(rows)
-        seeds = lists[Interaction.VIEW][:4]
-        counts["view seeds without a view pair"] += int((table[seeds, 0] < 0).sum())
-        counts["users without carts"] += int(len(lists[Interaction.CART]) == 0)
-        if user % 2000 == 1999:
+        if user % 5000 == 4999:
             pipe.execute()
     pipe.execute()
-    return {"users": users, "seconds": round(time.perf_counter() - started, 1), **counts}
+    found = {i.label: int(counts.sum()) for i, (_, counts) in lists.items()}
+    found["view seeds without a view pair"] = int((table[views[:, :4], 0] < 0).sum())
+    found["users without carts"] = int((lists[Interaction.CART][1] == 0).sum())
+    return {"users": users, "seconds": round(time.perf_counter() - started, 1), **found}
+
+
+def _distinct_rows(rng: np.random.Generator, among: np.ndarray, n: int, width: int) -> np.ndarray:
+    """``n`` rows of ``width`` distinct values drawn uniformly from ``among``."""
+    rows = among[rng.integers(0, len(among), (n, width))]
+    for r in np.flatnonzero([len(set(row)) < width for row in rows.tolist()]):
+        rows[r] = rng.choice(among, width, replace=False)
+    return rows
+
+
+class NoDelayH11(H11Protocol):
+    """uvicorn's h11 protocol with TCP_NODELAY on every connection (``--tcp-nodelay``).
+
+    With ``--workers`` > 1 uvicorn binds the listening socket itself as ``socket.socket(AF_INET)``,
+    whose ``proto`` is 0, and asyncio only sets TCP_NODELAY on sockets whose proto is TCP; the
+    response's header and body writes then meet the client's delayed ACK (~40 ms per response).
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
 
 class Service:
-    """``python -m service --workers 2`` on a free port, its log, its workers' /proc."""
+    """``python -m service --workers 2`` on a free port, its log, its workers' /proc.
 
-    def __init__(self, children: Children, work: Path, models: Path, redis_url: str) -> None:
-        self.children, self.work, self.port = children, work, free_port()
+    With ``nodelay`` the same app runs under ``uvicorn --http serve_load:NoDelayH11`` instead.
+    """
+
+    def __init__(
+        self, children: Children, work: Path, models: Path, redis_url: str, nodelay: bool
+    ) -> None:
+        self.children, self.work, self.port, self.nodelay = children, work, free_port(), nodelay
         self.log = work / "service.log"
         self.env = os.environ | {
             "ARTIFACTS_DIR": str(models),
             "REDIS_URL": redis_url,
             "RELOAD_INTERVAL_SECONDS": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
+            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent), str(ROOT)]),
         }
         (work / "metrics").mkdir()
+        self._read_to, self._loads = 0, []
 
     def start(self, timeout: float = 600) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.nodelay:
+            cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
+            cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
+            cmd += ["--http", "serve_load:NoDelayH11"]
         started = time.perf_counter()
         self.proc = self.children.start([*cmd, "--workers", "2"], self.log, self.env)
         while time.perf_counter() - started < timeout:
@@ -307,11 +356,27 @@ class Service:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
 
     def loads(self) -> list[dict[str, Any]]:
-        """The service's "serving model version" log records, oldest first."""
+        """The service's "serving model version" log records, oldest first.
+
+        The log is read from where the previous call stopped: it grows by an access line per
+        request, and re-reading it all while polling would steal CPU from the service.
+        """
+        with open(self.log, "rb") as f:
+            f.seek(self._read_to)
+            text = f.read()
+        complete = text[: text.rfind(b"\n") + 1]
+        self._read_to += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            if '"serving model version"' in line:
+                self._loads.append(json.loads(line))
+        return list(self._loads)
+
+    def supervisor_events(self) -> list[str]:
+        """What uvicorn's supervisor logged about workers (hung, killed, died, restarted)."""
         found = []
         for line in self.log.read_text(errors="replace").splitlines():
-            if '"serving model version"' in line:
-                found.append(json.loads(line))
+            if re.search(r"(?i)child process|died|killed|hung|terminat", line):
+                found.append(line[:300])
         return found
 
     def workers(self) -> list[int]:
@@ -339,12 +404,16 @@ class Service:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of all workers so far."""
+        return sum(self.cpu_by_worker().values())
+
+    def cpu_by_worker(self) -> dict[int, float]:
+        """User + system CPU seconds of each worker so far."""
         tick = os.sysconf("SC_CLK_TCK")
-        total = 0
+        found = {}
         for pid in self.workers():
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / tick
+            found[pid] = (int(fields[11]) + int(fields[12])) / tick
+        return found
 
     def metrics(self) -> dict[str, float]:
         """Sums and counts of the latency histograms the service exports."""
@@ -352,7 +421,7 @@ class Service:
         with urllib.request.urlopen(url, timeout=10) as reply:
             text = reply.read().decode()
         found: dict[str, float] = Counter()
-        pattern = r"^(ic_\w+_duration_seconds)_(sum|count)\{([^}]*)\} (\S+)$"
+        pattern = r"^(ic_\w+_duration_seconds)_(sum|count)\{(.*)\} (\S+)$"
         for name, kind, labels, value in re.findall(pattern, text, re.M):
             if "request" in name and "candidates" not in labels:
                 continue
@@ -385,11 +454,12 @@ def measure(
     service: Service, generator: ProcessPoolExecutor, rate: int, seconds: float, users: int
 ) -> dict[str, Any]:
     """One open-loop step at ``rate``, with the workers' CPU and the server-side metrics."""
-    before, cpu = service.metrics(), service.cpu_seconds()
+    before, cpu = service.metrics(), service.cpu_by_worker()
     step = generator.submit(load_step, service.port, rate, seconds, users, rate).result()
-    cpu, after = service.cpu_seconds() - cpu, service.metrics()
-    done = max(step["ok"], 1)
-    step["server_cpu_ms_per_request"] = round(cpu * 1000 / done, 2)
+    used = {pid: t - cpu.get(pid, 0.0) for pid, t in service.cpu_by_worker().items()}
+    after, done = service.metrics(), max(step["ok"], 1)
+    step["server_cpu_ms_per_request"] = round(sum(used.values()) * 1000 / done, 2)
+    step["worker_cpu_share"] = [round(t / seconds, 2) for t in used.values()]
     step["server_means_ms"] = {
         key[: -len(":sum")]: round(
             (after[key] - before.get(key, 0))
@@ -439,7 +509,7 @@ async def _open_loop(
     """(send offset s, latency ms or -1, model version or error) per scheduled request."""
     loop = asyncio.get_running_loop()
     rng = random.Random(seed)
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     records: list[tuple[float, float, str]] = []
     tasks: set[asyncio.Task[None]] = set()
     opened = 0
@@ -451,8 +521,11 @@ async def _open_loop(
         conn = None
         try:
             async with asyncio.timeout_at(due + timeout):
+                while idle and idle[-1][2] < loop.time() - IDLE_SECONDS:
+                    idle.pop()[1].close()
+                    opened -= 1
                 if idle:
-                    conn = idle.pop()
+                    conn = idle.pop()[:2]
                 elif opened >= MAX_CONNECTIONS:
                     raise ConnectionRefusedError("generator connection cap")
                 else:
@@ -468,8 +541,10 @@ async def _open_loop(
             if status != "200":
                 records.append((due - start, -1.0, f"http {status}"))
             else:
-                records.append((due - start, (loop.time() - due) * 1000, version[1] if version else ""))
-            idle.append(conn)
+                records.append(
+                    (due - start, (loop.time() - due) * 1000, version[1] if version else "")
+                )
+            idle.append((*conn, loop.time()))
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             records.append((due - start, -1.0, type(exc).__name__))
             if conn is not None:
@@ -480,7 +555,7 @@ async def _open_loop(
     total = int(rate * seconds)
     sent = 0
     while sent < total:
-        due_now = min(total, int((loop.time() - start) * rate) + 1)
+        due_now = min(total, math.floor((loop.time() - start) * rate) + 1)
         while sent < due_now:
             task = asyncio.create_task(one(start + sent / rate))
             tasks.add(task)
@@ -489,7 +564,7 @@ async def _open_loop(
         await asyncio.sleep(max(0.0, start + sent / rate - loop.time()))
     if tasks:
         await asyncio.wait(tasks, timeout=timeout + 1)
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     return records
 
@@ -516,10 +591,8 @@ def summarise(records: list[tuple[float, float, str]], rate: float, seconds: flo
     }
 
 
-def reload_load(
-    port: int, rate: float, seconds: float, users: int, publish_at: float
-) -> dict[str, Any]:
-    """An open-loop run whose records are kept per second (the reload timeline)."""
+def reload_load(port: int, rate: float, seconds: float, users: int) -> dict[str, Any]:
+    """An open-loop run whose records are also summarised per second (the reload timeline)."""
     records = asyncio.run(_open_loop(port, rate, seconds, users, 99, 10.0))
     timeline = []
     for second in range(int(seconds)):
@@ -527,13 +600,13 @@ def reload_load(
         lat = np.array([r[1] for r in part if r[1] >= 0])
         timeline.append(
             {
-                "t": second - publish_at,
+                "s": second,
                 "ok": len(lat),
                 "errors": sum(r[1] < 0 for r in part),
                 "p50_ms": round(float(np.percentile(lat, 50)), 1) if len(lat) else None,
                 "p99_ms": round(float(np.percentile(lat, 99)), 1) if len(lat) else None,
                 "max_ms": round(float(lat.max()), 1) if len(lat) else None,
-                "versions": dict(Counter(r[2] for r in part if r[1] >= 0)),
+                "versions": dict(Counter(r[2][-6:] for r in part if r[1] >= 0)),
             }
         )
     return summarise(records, rate, seconds) | {"timeline": timeline}
@@ -542,30 +615,50 @@ def reload_load(
 def reload_test(
     service: Service, generator: ProcessPoolExecutor, models: Path, rate: int, users: int
 ) -> dict[str, Any]:
-    """Publish a new version under ``rate`` RPS; every worker reloads; count failed requests."""
-    publish_at, seconds = 5.0, 60.0
-    loads_before = len(service.loads())
-    future = generator.submit(reload_load, service.port, rate, seconds, users, publish_at)
-    time.sleep(publish_at + 0.05)
-    served = artifacts.read_current(models)
-    new = derive_version(models, served or "")
+    """Publish a new version under ``rate`` RPS; every worker reloads; count failed requests.
+
+    Times are seconds since the load started: when publishing began, when CURRENT moved (the
+    publish hashes every file first), when each worker logged that it serves the new version.
+    """
+    seconds, loads_before, workers = 75.0, len(service.loads()), service.workers()
+    started = time.perf_counter()
+    future = generator.submit(reload_load, service.port, rate, seconds, users)
+    time.sleep(5)
+    publishing = time.perf_counter() - started
+    new = derive_version(models, artifacts.read_current(models) or "")
+    moved = time.perf_counter() - started
     say(f"published {new} under {rate} rps")
+    served_at = []
+    while not future.done():
+        loaded = [x for x in service.loads()[loads_before:] if x.get("version") == new]
+        served_at += [round(time.perf_counter() - started, 1)] * (len(loaded) - len(served_at))
+        time.sleep(0.2)
     result = future.result()
     loads = [x for x in service.loads()[loads_before:] if x.get("version") == new]
     result |= {
         "new_version": new,
-        "workers_reloaded": len(loads),
+        "publish_started_s": round(publishing, 1),
+        "current_moved_s": round(moved, 1),
+        "workers_serving_new_s": served_at,
         "worker_load_seconds": [round(x["seconds"], 2) for x in loads],
+        "supervisor_events": service.supervisor_events(),
+        "workers_before": workers,
+        "workers_after": service.workers(),
     }
     say(
-        f"reload: {result['errors']} failed of {result['sent']}, p99 {result['p99_ms']} max "
-        f"{result['max_ms']} ms, loads {result['worker_load_seconds']}"
+        f"reload: {result['errors']} failed of {result['sent']} {result['error_kinds']}, p99 "
+        f"{result['p99_ms']} max {result['max_ms']} ms, CURRENT moved at {moved:.1f}s, "
+        f"workers serving it at {served_at}s, loads {result['worker_load_seconds']}s"
     )
     return result
 
 
-def run_wrk(port: int, users: int, seconds: float, work: Path) -> list[dict[str, Any]]:
-    """Closed-loop peak throughput with wrk (1 thread), if it is installed."""
+def run_wrk(service: Service, users: int, seconds: float, work: Path) -> list[dict[str, Any]]:
+    """Closed-loop peak throughput with wrk (1 thread), if installed; /healthz for the floor.
+
+    /healthz runs no model, no Redis and no response model: its CPU per request is what the
+    HTTP server, the middleware, the access log and the metrics cost every request.
+    """
     if shutil.which("wrk") is None:
         return []
     script = work / "users.lua"
@@ -573,16 +666,17 @@ def run_wrk(port: int, users: int, seconds: float, work: Path) -> list[dict[str,
         f"math.randomseed(os.time())\nrequest = function()\n  return wrk.format(nil, "
         f'"/v1/users/u" .. math.random(0, {users - 1}) .. "/candidates?k={K}")\nend\n'
     )
+    url = f"http://127.0.0.1:{service.port}"
     found = []
-    for connections in (2, 8):
+    for path, connections in (("candidates", 2), ("candidates", 8), ("healthz", 8)):
         cmd = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency"]
+        target = ["-s", str(script), url] if path == "candidates" else [f"{url}/healthz"]
+        cpu = service.cpu_seconds()
         out = subprocess.run(
-            [*cmd, "-s", str(script), f"http://127.0.0.1:{port}"],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 30,
+            [*cmd, *target], capture_output=True, text=True, timeout=seconds + 30
         ).stdout
-        row: dict[str, Any] = {"connections": connections}
+        cpu = service.cpu_seconds() - cpu
+        row: dict[str, Any] = {"path": path, "connections": connections}
         rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
         row["rps"] = float(rps.group(1)) if rps else None
         for pct, value, unit in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
@@ -592,32 +686,284 @@ def run_wrk(port: int, users: int, seconds: float, work: Path) -> list[dict[str,
         row["errors"] = (int(bad.group(1)) if bad else 0) + sum(
             int(n) for n in re.findall(r"\d+", sock.group(1) if sock else "")
         )
-        say(f"wrk -c{connections}: {row}")
+        if row["rps"]:
+            row["server_cpu_ms_per_request"] = round(cpu * 1000 / (row["rps"] * seconds), 3)
+        say(f"wrk {path} -c{connections}: {row}")
         found.append(row)
     return found
 
 
 def ceiling(models: Path, version: str, redis_url: str, args: argparse.Namespace) -> dict:
-    """Requests/s of the core work without HTTP in 1 and 2 processes, and its stage costs."""
-    from inprocess import run_ceiling
-
+    """Requests/s of the core work without HTTP, 1 and 2 processes, with and without tables."""
     found = {}
-    for processes in (1, 2):
-        found[f"{processes}_process"] = run_ceiling(
-            models, version, redis_url, args.users, args.ceiling_seconds, processes
+    ctx = mp.get_context("spawn")
+    for tables, processes in ((True, 1), (True, 2), (False, 1), (False, 2)):
+        barrier, queue = ctx.Barrier(processes), ctx.Queue()
+        job = (models, version, redis_url, args.users, args.ceiling_seconds, barrier, queue)
+        procs = [
+            ctx.Process(target=ceiling_worker, args=(*job, n, processes == 1, tables), daemon=True)
+            for n in range(processes)
+        ]
+        for proc in procs:
+            proc.start()
+        try:
+            runs = collect(queue, procs)
+        finally:
+            for proc in procs:
+                proc.join(30)
+                if proc.is_alive():
+                    proc.kill()
+        row: dict[str, Any] = {
+            "rps": round(sum(r["rps"] for r in runs), 1),
+            "cpu_ms_per_request": round(float(np.mean([r["cpu_ms_per_request"] for r in runs])), 2),
+            "load_seconds": [r["load_seconds"] for r in runs],
+            "longest_gil_hold_while_loading_s": [
+                r["longest_gil_hold_while_loading_s"] for r in runs
+            ],
+            "peak_rss_mb": [r["peak_rss_mb"] for r in runs],
+            "redis_reads_over_the_service_timeout": sum(
+                r["redis_reads_over_the_service_timeout"] for r in runs
+            ),
+        }
+        row |= {k: v for r in runs for k, v in r.items() if k in ("stages_ms", "table_vs_live")}
+        name = f"{'tables' if tables else 'live'}_{processes}_process"
+        found[name] = row
+        say(f"ceiling {name}: {row}")
+    return found
+
+
+def collect(queue: Any, procs: list[Any], timeout: float = 900) -> list[dict[str, Any]]:
+    """One result per process; RuntimeError as soon as one dies without a result."""
+    import queue as queues
+
+    runs: list[dict[str, Any]] = []
+    deadline = time.perf_counter() + timeout
+    while len(runs) < len(procs) and time.perf_counter() < deadline:
+        try:
+            runs.append(queue.get(timeout=2))
+        except queues.Empty:
+            if sum(not p.is_alive() and p.exitcode != 0 for p in procs):
+                raise RuntimeError("a ceiling process failed; see its traceback above") from None
+    if len(runs) < len(procs):
+        raise RuntimeError(f"the ceiling processes gave no result within {timeout}s")
+    return runs
+
+
+def ceiling_worker(
+    models: Path,
+    version: str,
+    redis_url: str,
+    users: int,
+    seconds: float,
+    barrier: Any,
+    queue: Any,
+    seed: int,
+    profile: bool,
+    tables: bool,
+) -> None:
+    """Load the model, wait for the others, run the core loop; put the result on ``queue``.
+
+    Without ``tables`` the model's neighbour tables are dropped, so every seed is searched in
+    the live index as before they existed. A ticker thread measures the longest time the
+    loading thread kept the GIL (what stalls a worker's event loop during a reload).
+    """
+    from service.model import load_model
+
+    stalls: list[float] = []
+    loaded = threading.Event()
+
+    def tick() -> None:
+        last = time.perf_counter()
+        while not loaded.is_set():
+            time.sleep(0.005)
+            now = time.perf_counter()
+            stalls.append(now - last)
+            last = now
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    model = load_model(models, version)
+    loaded.set()
+    ticker.join()
+    served = model if tables else replace(model, tables={})
+    barrier.wait(timeout=900)
+    result = asyncio.run(_ceiling_loop(served, redis_url, users, seconds, seed, profile))
+    if profile and tables and model.tables:
+        result["table_vs_live"] = table_vs_live(model, redis_url, users)
+    queue.put(
+        result
+        | {
+            "load_seconds": round(model.load_seconds, 2),
+            "longest_gil_hold_while_loading_s": round(max(stalls, default=0.0), 2),
+            "peak_rss_mb": peak_rss(),
+        }
+    )
+
+
+def peak_rss() -> int:
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmHWM:\s*(\d+)", text).group(1)) // 1024  # type: ignore[union-attr]
+
+
+async def _ceiling_loop(
+    model: Any, redis_url: str, users: int, seconds: float, seed: int, profile: bool
+) -> dict[str, Any]:
+    from service.history import HistoryStore
+    from service.settings import Settings
+
+    settings = Settings(redis_url=redis_url)
+    store = HistoryStore.from_url(redis_url, timeout_seconds=1.0)
+    rng = random.Random(seed)
+    count, slow, started, cpu = 0, 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - started < seconds:
+        read = time.perf_counter()
+        history = await store.read(f"u{rng.randrange(users)}", 4, settings.history_length)
+        slow += time.perf_counter() - read > settings.redis_timeout_seconds
+        core(model, settings, history)
+        count += 1
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    result = {"rps": count / wall, "cpu_ms_per_request": cpu * 1000 / count}
+    result["redis_reads_over_the_service_timeout"] = slow
+    if profile:
+        result["stages_ms"] = await stages(model, store, settings, users, rng)
+    await store.close()
+    return result
+
+
+def core(model: Any, settings: Any, history: Any, timer: Any = None) -> list[Any]:
+    """Both modules, exactly as service/routes/candidates.py computes them."""
+    from service import metrics, retrieval
+
+    blocked = [*history.purchases, *history.views, *history.carts]
+    return [
+        retrieval.module(model, seeds, interaction, targets, K, blocked, timer or metrics.ann_timer)
+        for seeds, interaction, targets in (
+            (history.views, Interaction.VIEW, settings.viewed_targets),
+            (history.carts, Interaction.CART, settings.carted_targets),
         )
-        say(f"ceiling, {processes} process(es): {found[f'{processes}_process']}")
-    return found
+    ]
 
 
-def neighbour_table(
-    models: Path, version: str, redis_url: str, args: argparse.Namespace, work: Path
-) -> dict:
-    from inprocess import run_table
+def _stats(values: list[float]) -> dict[str, float]:
+    return {
+        "mean": round(float(np.mean(values)), 3),
+        "p50": round(float(np.percentile(values, 50)), 3),
+        "p99": round(float(np.percentile(values, 99)), 3),
+    }
 
-    found = run_table(models, version, redis_url, args.users, args.table_k, args.table_sample, work)
-    say(f"neighbour table: {found}")
-    return found
+
+async def stages(
+    model: Any, store: Any, settings: Any, users: int, rng: random.Random, n: int = 1000
+) -> dict[str, dict[str, float]]:
+    """Where the time of one request goes: Redis, each table read or query, merge, JSON.
+
+    The answer is shaped as the route shapes it (``candidate_json`` dicts, ``_answer``'s
+    JSONResponse, whose rendering is the JSON encoding).
+    """
+    from contextlib import contextmanager
+
+    from service.routes.candidates import TITLES, _answer, candidate_json
+
+    times: dict[str, list[float]] = {}
+    lookups: Counter[str] = Counter()
+
+    @contextmanager
+    def timer(name: str) -> Any:
+        t0 = time.perf_counter()
+        yield
+        lookups[name] += time.perf_counter() - t0
+
+    def add(stage: str, seconds: float) -> None:
+        times.setdefault(stage, []).append(seconds * 1000)
+
+    names = ["table:view>view", "table:cart>cart", "view", "cart", "item"]
+    for _ in range(n):
+        t0 = time.perf_counter()
+        history = await store.read(f"u{rng.randrange(users)}", 4, settings.history_length)
+        t1 = time.perf_counter()
+        lookups.clear()
+        results = core(model, settings, history, timer)
+        t2 = time.perf_counter()
+        modules = [
+            {
+                "name": name,
+                "title": TITLES[name],
+                "seed_interaction": seed.label,
+                "target_interactions": [seed.label],
+                "seeds": r.seeds,
+                "unknown_seeds": r.unknown_seeds,
+                "candidates": [candidate_json(c) for c in r.candidates],
+            }
+            for name, seed, r in zip(
+                ("viewed", "carted"), (Interaction.VIEW, Interaction.CART), results, strict=True
+            )
+        ]
+        t3 = time.perf_counter()
+        _answer(model, "u", modules, degraded=False)
+        t4 = time.perf_counter()
+        add("redis read", t1 - t0)
+        for name in names:
+            label = name if name.startswith("table") else f"knn_query {name} (seeds batched)"
+            add(label, lookups[name])
+        add("rank + fair merge (both modules)", (t2 - t1) - sum(lookups.values()))
+        add("candidate dicts", t3 - t2)
+        add("JSONResponse (json.dumps)", t4 - t3)
+        add("total", t4 - t0)
+    return {stage: _stats(v) for stage, v in times.items() if any(v)}
+
+
+def table_vs_live(model: Any, redis_url: str, users: int, n: int = 1000) -> dict[str, Any]:
+    """Per request: seed rows from the table against the live query; both modules both ways."""
+    import redis
+
+    from service.history import UserHistory
+    from service.settings import Settings
+
+    settings = Settings(redis_url=redis_url)
+    live_model = replace(model, tables={})
+    client = redis.Redis.from_url(redis_url)
+    rng = random.Random(11)
+    costs: dict[str, list[float]] = {}
+    overlap = []
+    for _ in range(n):
+        user = f"u{rng.randrange(users)}"
+        lists = [
+            [x.decode() for x in client.lrange(history_key("ic", user, i), 0, m - 1)]
+            for i, m in ((Interaction.VIEW, 4), (Interaction.CART, 4), (Interaction.PURCHASE, 50))
+        ]
+        history = UserHistory(lists[0], [], lists[1], lists[2])
+        rows = np.array([model.item_row[s] for s in history.views], dtype=np.int64)
+        tokens = model.item_token[rows, int(Interaction.VIEW)]
+        tokens = tokens[tokens >= 0]
+        if len(tokens):
+            depth = K + len(history.views) + len(history.carts) + len(history.purchases)
+            queries = np.asarray(model.pair_vectors[tokens])
+            t0 = time.perf_counter()
+            model.tables[("view", "view")].lookup(tokens)
+            t1 = time.perf_counter()
+            model.indexes["view"].query(queries, depth)
+            t2 = time.perf_counter()
+            for q in queries:
+                model.indexes["view"].query(q[None, :], depth)
+            t3 = time.perf_counter()
+            costs.setdefault("view seeds: table rows (memmap)", []).append((t1 - t0) * 1000)
+            costs.setdefault("view seeds: one batched knn_query", []).append((t2 - t1) * 1000)
+            costs.setdefault("view seeds: one knn_query per seed", []).append((t3 - t2) * 1000)
+        t0 = time.perf_counter()
+        with_tables = core(model, settings, history)
+        t1 = time.perf_counter()
+        live = core(live_model, settings, history)
+        t2 = time.perf_counter()
+        costs.setdefault("both modules, tables", []).append((t1 - t0) * 1000)
+        costs.setdefault("both modules, live queries", []).append((t2 - t1) * 1000)
+        for a, b in zip(live, with_tables, strict=True):
+            if a.candidates:
+                same = {c.item_id for c in a.candidates} & {c.item_id for c in b.candidates}
+                overlap.append(len(same) / len(a.candidates))
+    return {stage: _stats(v) for stage, v in costs.items()} | {
+        "candidate_overlap_tables_vs_live": round(float(np.mean(overlap)), 4),
+        "requests": n,
+    }
 
 
 def summary(results: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -49,18 +50,28 @@ def log(message: str) -> None:
     print(f"[synthetic {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def ensure_version(out: Path, pairs: int, seed: int = 1, threads: int = 0) -> str:
-    """The id of a synthetic version of ``pairs`` pairs in ``out``, built only if not cached."""
-    cached = find_cached(out, pairs, seed)
-    if cached is not None:
-        if artifacts.read_current(out) != cached:
-            artifacts.set_current(out, cached)
-        log(f"reusing version {cached} ({pairs:,} pairs) in {out}")
-        return cached
-    return publish(out, pairs, seed, threads)
+def ensure_version(
+    out: Path, pairs: int, seed: int = 1, threads: int = 0, tables: bool = True
+) -> str:
+    """The id of a synthetic version of ``pairs`` pairs in ``out``, built only if not cached.
+
+    ``tables``: whether the version holds the trainer's neighbour tables (``index.tables``). A
+    cached version that differs only in that is copied with the tables added or left out.
+    """
+    cached = find_cached(out, pairs, seed, tables)
+    if cached is None:
+        other = find_cached(out, pairs, seed, not tables)
+        if other is not None:
+            cached = derive_version(out, other, tables, threads)
+    if cached is None:
+        return publish(out, pairs, seed, threads, tables)
+    if artifacts.read_current(out) != cached:
+        artifacts.set_current(out, cached)
+    log(f"using version {cached} ({pairs:,} pairs, tables {tables}) in {out}")
+    return cached
 
 
-def find_cached(out: Path, pairs: int, seed: int) -> str | None:
+def find_cached(out: Path, pairs: int, seed: int, tables: bool) -> str | None:
     """The newest version in ``out`` made by this script with these parameters, if it verifies."""
     for version in reversed(artifacts.list_versions(out)):
         folder = artifacts.version_dir(out, version)
@@ -69,12 +80,13 @@ def find_cached(out: Path, pairs: int, seed: int) -> str | None:
         except artifacts.ArtifactError:
             continue
         made = manifest.extra.get("synthetic", {})
-        if made.get("pairs") == pairs and made.get("seed") == seed:
+        same = made.get("pairs") == pairs and made.get("seed") == seed
+        if same and bool(manifest.neighbor_tables) == tables:
             return version
     return None
 
 
-def publish(out: Path, pairs: int, seed: int = 1, threads: int = 0) -> str:
+def publish(out: Path, pairs: int, seed: int = 1, threads: int = 0, tables: bool = True) -> str:
     """Generate, index and publish a synthetic version of ``pairs`` pairs; return its id."""
     from trainer.config import TrainConfig
     from trainer.index import IndexSource, build_indexes, pair_sources
@@ -116,23 +128,31 @@ def publish(out: Path, pairs: int, seed: int = 1, threads: int = 0) -> str:
                 f"{done:,}/{total:,} done, ~{(total - done) / rate:.0f}s to go"
             )
         (folder / artifacts.POPULAR).write_text(json.dumps(world["popular"]), encoding="utf-8")
-        build_seconds = round(time.perf_counter() - started, 1)
         fields = manifest_fields(world, config.model_dump(mode="json"), indexes, seed)
-        fields["extra"]["synthetic"]["build_seconds"] = build_seconds
+        if tables:
+            tokens = np.stack([world["token_item"], world["token_interaction"]], axis=1)
+            fields["neighbor_tables"], seconds = build_tables(folder, indexes, tokens, threads)
+            fields["extra"]["synthetic"]["tables_seconds"] = seconds
+        fields["extra"]["synthetic"]["build_seconds"] = round(time.perf_counter() - started, 1)
         version = stage.publish(fields, keep=None)
     log(f"published {version} into {out} in {time.perf_counter() - started:.0f}s")
     return version
 
 
-def derive_version(out: Path, source: str) -> str:
+def derive_version(out: Path, source: str, tables: bool | None = None, threads: int = 0) -> str:
     """Publish a copy of ``source`` under a new id (files hard-linked) and make it CURRENT.
 
-    The service treats it as any new version: it verifies every sha256, loads and warms it.
+    ``tables``: None keeps the source's neighbour tables, False leaves them out, True builds
+    them if the source has none. The service treats the copy as any new version: it verifies
+    every sha256, loads and warms it.
     """
     origin = artifacts.version_dir(out, source)
     manifest = artifacts.verify_version(origin, check_hashes=False)
+    keep_tables = tables is not False
     with artifacts.stage_version(out) as stage:
         for name in manifest.files:
+            if name.startswith("neighbors/") and not keep_tables:
+                continue
             target = stage.path / name
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(origin / name, target)
@@ -140,7 +160,35 @@ def derive_version(out: Path, source: str) -> str:
             mode="json", exclude={"schema_version", "version", "created_at", "files"}
         )
         fields["extra"] = {**fields["extra"], "derived_from": source}
-        return stage.publish(fields, keep=4)
+        if not keep_tables:
+            fields["neighbor_tables"] = []
+        elif tables and not manifest.neighbor_tables:
+            tokens = np.load(origin / artifacts.TOKENS)
+            found, seconds = build_tables(stage.path, list(manifest.indexes), tokens, threads)
+            fields["neighbor_tables"] = [t.model_dump(mode="json") for t in found]
+            fields["extra"]["synthetic"] = {
+                **fields["extra"]["synthetic"],
+                "tables_seconds": seconds,
+            }
+        return stage.publish(fields, keep=6)
+
+
+def build_tables(
+    folder: Path, indexes: list[Any], tokens: np.ndarray, threads: int
+) -> tuple[list[Any], float]:
+    """The trainer's neighbour tables (``index.tables``, ``index.table_k``) for this version."""
+    from trainer.config import TrainConfig
+    from trainer.neighbors import build_tables_for
+
+    started = time.perf_counter()
+    vocab = SimpleNamespace(token_item=tokens[:, 0], token_interaction=tokens[:, 1])
+    queries = np.load(folder / artifacts.PAIRS_IN, mmap_mode="r")
+    config = TrainConfig()
+    threads = threads if threads > 0 else os.cpu_count() or 1
+    found = build_tables_for(folder, indexes, vocab, queries, config, threads)  # type: ignore[arg-type]
+    seconds = round(time.perf_counter() - started, 1)
+    log(f"neighbour tables {config.index.tables} (k={config.index.table_k}) in {seconds}s")
+    return found, seconds
 
 
 def generate(pairs: int, seed: int) -> dict[str, Any]:
@@ -201,7 +249,9 @@ def generate(pairs: int, seed: int) -> dict[str, Any]:
     }
 
 
-def _draw(rng: np.random.Generator, popularity: np.ndarray, among: np.ndarray, n: int) -> np.ndarray:
+def _draw(
+    rng: np.random.Generator, popularity: np.ndarray, among: np.ndarray, n: int
+) -> np.ndarray:
     """``n`` distinct items of ``among``, more likely the more popular (Gumbel top-k)."""
     n = min(n, len(among))
     keys = np.log(popularity[among]) + rng.gumbel(size=len(among))
@@ -276,8 +326,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="index build threads; 0: all")
+    parser.add_argument("--no-tables", action="store_true", help="without neighbour tables")
     args = parser.parse_args()
-    print(ensure_version(args.out, args.pairs, args.seed, args.threads))
+    print(ensure_version(args.out, args.pairs, args.seed, args.threads, not args.no_tables))
 
 
 if __name__ == "__main__":
