@@ -857,8 +857,8 @@ async def stages(
 ) -> dict[str, dict[str, float]]:
     """Where the time of one request goes: Redis, each table read or query, merge, JSON.
 
-    The answer is shaped as the route shapes it (``candidate_json`` dicts, ``_answer``'s
-    JSONResponse, whose rendering is the JSON encoding).
+    The answer is shaped as the route shapes it (``candidate_json`` dicts, then the route's
+    ``_answer``, whose response rendering is the JSON encoding).
     """
     from contextlib import contextmanager
 
@@ -907,7 +907,7 @@ async def stages(
             add(label, lookups[name])
         add("rank + fair merge (both modules)", (t2 - t1) - sum(lookups.values()))
         add("candidate dicts", t3 - t2)
-        add("JSONResponse (json.dumps)", t4 - t3)
+        add("answer rendering (route's _answer)", t4 - t3)
         add("total", t4 - t0)
     return {stage: _stats(v) for stage, v in times.items() if any(v)}
 

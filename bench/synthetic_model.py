@@ -2,6 +2,7 @@
 
     python bench/synthetic_model.py --out bench/results/model-1000000 --pairs 1000000
     python bench/synthetic_model.py --out bench/results/model-50000 --pairs 50000   # quick
+    python bench/synthetic_model.py --out bench/results/model-1000000 --no-tables
 
 The vectors are clustered random float32 (category centroids + item noise + a small offset per
 interaction), so that HNSW graphs and their recall behave roughly as on trained embeddings while
@@ -10,14 +11,16 @@ are views, 20 carts, 12 favorites and 8 purchases, over 0.65 items per pair; pop
 the rarer interactions. The version is written through the same contract code as the trainer's
 (``contracts.artifacts.stage_version``, ``contracts.catalog``) and its indexes by the trainer's
 own ``trainer.index.build_indexes`` with the trainer's defaults (M=64, ef_construction=128,
-ef_search=256, recall@10 on 1,000 sampled queries), so it passes ``verify_version`` and
-``service.model.load_model`` like a trained one. The manifest says it is synthetic
-(``data.source`` and ``extra.synthetic``).
+ef_search=256, recall@10 on 1,000 sampled queries) and its neighbour tables by the trainer's
+``trainer.neighbors.build_tables_for`` (``index.tables``, ``index.table_k``; ``--no-tables``
+leaves them out), so it passes ``verify_version`` and ``service.model.load_model`` like a
+trained one. The manifest says it is synthetic (``data.source`` and ``extra.synthetic``).
 
-Building the ~1.65M-element indexes of the 1M-pair model takes minutes on 2 cores, so ``--out``
-is a cache: when it already holds a synthetic version of the requested ``--pairs`` and ``--seed``
-that verifies, that version is made CURRENT and reused. ``derive_version`` publishes a copy of a
-version under a new id (hard links, seconds): a second version for reload tests.
+Building the 1M-pair model's ~1.65M-element indexes took 28 min and its tables 10 min on a
+shared 2-core machine (progress on stderr), so ``--out`` is a cache: when it already holds a
+synthetic version of the requested ``--pairs`` and ``--seed`` that verifies, that version is
+made CURRENT and reused. ``derive_version`` publishes a copy of a version under a new id (hard
+links, seconds): a second version for reload tests, or one with the tables added or left out.
 """
 
 from __future__ import annotations

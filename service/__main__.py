@@ -8,6 +8,8 @@ import tempfile
 
 import uvicorn
 
+from service.nodelay import NoDelayH11
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -25,6 +27,7 @@ def main() -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        http=NoDelayH11,
         log_config=None,
         access_log=False,
         # uvicorn kills a worker whose health ping goes unanswered this long; loading a large
