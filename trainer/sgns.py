@@ -347,12 +347,7 @@ def _train_shard(
                 )
             n_r = 0
             if shared:
-                for _ in range(n_neg):
-                    rng = rng * np.uint64(25214903917) + np.uint64(11)
-                    negative = noise[np.int64((rng >> np.uint64(16)) % np.uint64(len(noise)))]
-                    if negative != target:
-                        drawn[n_r] = negative
-                        n_r += 1
+                n_r, rng = _draw_negatives(noise, n_neg, target, rng, drawn)
             rng = rng * np.uint64(25214903917) + np.uint64(11)
             shrink = np.int64(rng % np.uint64(window))
             for c in range(max(0, i - window + shrink), min(n_kept, i + window - shrink + 1)):
@@ -362,13 +357,7 @@ def _train_shard(
                 neu1e[:] = 0.0
                 _update(u, v, ctx, target, np.float32(1.0), alpha, neu1e, exp_table)
                 if not shared:
-                    n_r = 0
-                    for _ in range(n_neg):
-                        rng = rng * np.uint64(25214903917) + np.uint64(11)
-                        negative = noise[np.int64((rng >> np.uint64(16)) % np.uint64(len(noise)))]
-                        if negative != target:
-                            drawn[n_r] = negative
-                            n_r += 1
+                    n_r, rng = _draw_negatives(noise, n_neg, target, rng, drawn)
                 for q in range(n_r):
                     _update(u, v, ctx, drawn[q], np.float32(0.0), alpha, neu1e, exp_table)
                 for q in range(n_h):
@@ -383,6 +372,19 @@ def _train_shard(
                 stats[1] += n_h
                 stats[2] += n_t
     return stamp
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _draw_negatives(noise, n_neg, target, rng, drawn):
+    """Write up to ``n_neg`` unigram^0.75 draws other than ``target``; return (count, rng)."""
+    n = 0
+    for _ in range(n_neg):
+        rng = rng * np.uint64(25214903917) + np.uint64(11)
+        negative = noise[np.int64((rng >> np.uint64(16)) % np.uint64(len(noise)))]
+        if negative != target:
+            drawn[n] = negative
+            n += 1
+    return n, rng
 
 
 @njit(cache=True, fastmath=True, nogil=True, inline="always")
