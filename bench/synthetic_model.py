@@ -186,9 +186,18 @@ def build_tables(
     started = time.perf_counter()
     vocab = SimpleNamespace(token_item=tokens[:, 0], token_interaction=tokens[:, 1])
     queries = np.load(folder / artifacts.PAIRS_IN, mmap_mode="r")
+    item_queries = np.load(folder / artifacts.ITEMS_IN, mmap_mode="r")
     config = TrainConfig()
     threads = threads if threads > 0 else os.cpu_count() or 1
-    found = build_tables_for(folder, indexes, vocab, queries, config, threads)  # type: ignore[arg-type]
+    found = build_tables_for(
+        folder,
+        indexes,
+        vocab,
+        queries,
+        config,
+        threads,
+        item_queries=item_queries,  # type: ignore[arg-type]
+    )
     seconds = round(time.perf_counter() - started, 1)
     log(f"neighbour tables {config.index.tables} (k={config.index.table_k}) in {seconds}s")
     return found, seconds

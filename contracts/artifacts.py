@@ -101,10 +101,14 @@ def index_path(name: str, similarity: Similarity) -> str:
 
 
 def neighbor_table_paths(seed: str, target: str) -> tuple[str, str, str]:
-    """Paths of a neighbour table: ``neighbors/{seed}-{target}.{tokens,items,scores}.npy``."""
-    for name in (seed, target):
-        if name not in LABELS:
-            raise ValueError(f"interaction {name!r} must be one of {LABELS}")
+    """Paths of a neighbour table: ``neighbors/{seed}-{target}.{tokens,items,scores}.npy``.
+
+    ``seed`` and ``target`` are interaction labels, or both ``item`` (no-interaction vectors).
+    """
+    if not (seed == target == ITEM_INDEX or (seed in LABELS and target in LABELS)):
+        raise ValueError(
+            f"table {seed}>{target}: both must be one of {LABELS}, or both {ITEM_INDEX!r}"
+        )
     stem = f"neighbors/{seed}-{target}"
     return f"{stem}.tokens.npy", f"{stem}.items.npy", f"{stem}.scores.npy"
 

@@ -8,7 +8,7 @@ import tempfile
 
 import uvicorn
 
-from service.nodelay import NoDelayH11
+from service.nodelay import NoDelayHttpTools
 
 
 def main() -> None:
@@ -19,15 +19,21 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
     args = parser.parse_args()
-    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ic-metrics-")
+    if args.workers > 1:
+        # shared by the workers: metrics of all of them, and reload turns (coordination.py)
+        shared = {"PROMETHEUS_MULTIPROC_DIR": "ic-metrics-", "RUNTIME_DIR": "ic-runtime-"}
+        for variable, prefix in shared.items():
+            if not os.environ.get(variable):
+                os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        http=NoDelayH11,
+        http=NoDelayHttpTools,
+        proxy_headers=False,  # nothing reads the client address
+        loop="uvloop",
         log_config=None,
         access_log=False,
         # uvicorn kills a worker whose health ping goes unanswered this long; loading a large

@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        registry = ModelRegistry(settings.artifacts_dir, settings.ef_search)
+        registry = ModelRegistry(settings.artifacts_dir, settings.ef_search, settings.runtime_dir)
         await run_in_threadpool(registry.reload)
         registry.start(settings.reload_interval_seconds)
         store = HistoryStore.from_url(

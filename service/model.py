@@ -83,12 +83,18 @@ class Model:
         return interaction.label in self.indexes
 
 
-def load_model(artifacts_dir: Path, version: str, ef_search: int | None = None) -> Model:
-    """Verify and load ``version`` from ``artifacts_dir``; ModelLoadError if it cannot serve."""
+def load_model(
+    artifacts_dir: Path, version: str, ef_search: int | None = None, check_hashes: bool = True
+) -> Model:
+    """Verify and load ``version`` from ``artifacts_dir``; ModelLoadError if it cannot serve.
+
+    ``check_hashes=False`` skips the sha256 of every file (sizes and shapes are still checked):
+    for a version another worker of this instance has just hashed (service/coordination.py).
+    """
     started = time.perf_counter()
     folder = artifacts.version_dir(artifacts_dir, version)
     try:
-        manifest = artifacts.verify_version(folder)
+        manifest = artifacts.verify_version(folder, check_hashes)
         catalog = read_catalog(folder / artifacts.ITEMS, folder / artifacts.TOKENS)
         pair_vectors = np.load(folder / artifacts.PAIRS_IN, mmap_mode="r")
         item_vectors = np.load(folder / artifacts.ITEMS_IN, mmap_mode="r")

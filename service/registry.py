@@ -2,11 +2,13 @@
 
 ``reload()`` reads ``CURRENT``; if it names a version other than the one served, the version is
 loaded beside the live one (verify every sha256, check shapes, warm), then a single reference
-is swapped. Requests read ``registry.model`` once and keep that object for their whole life, so
-in-flight requests finish on the old model while new ones get the new model; nothing is ever
-mutated in place. A version that fails is refused: the failure is logged and counted, the old
-model keeps serving, and that version is not retried until ``CURRENT`` changes or a reload is
-forced. A watcher thread calls ``reload()`` every ``interval`` seconds, off the request path.
+is swapped. The workers of one instance take turns and hash a version once between them
+(service/coordination.py). Requests read ``registry.model`` once and keep that object for their
+whole life, so in-flight requests finish on the old model while new ones get the new model;
+nothing is ever mutated in place. A version that fails is refused: the failure is logged and
+counted, the old model keeps serving, and that version is not retried until ``CURRENT`` changes
+or a reload is forced. A watcher thread calls ``reload()`` every ``interval`` seconds, off the
+request path.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Literal
 
 from contracts import artifacts
 from service import metrics
+from service.coordination import ReloadCoordinator
 from service.model import Model, ModelLoadError, load_model
 
 log = logging.getLogger("service.registry")
@@ -39,9 +42,12 @@ class ReloadResult:
 class ModelRegistry:
     """Holds the served model; thread-safe; one reload at a time."""
 
-    def __init__(self, artifacts_dir: Path, ef_search: int | None = None) -> None:
+    def __init__(
+        self, artifacts_dir: Path, ef_search: int | None = None, runtime_dir: Path | None = None
+    ) -> None:
         self.artifacts_dir = artifacts_dir
         self.ef_search = ef_search
+        self.coordinator = ReloadCoordinator(runtime_dir)
         self._model: Model | None = None
         self._refused: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -68,7 +74,7 @@ class ModelRegistry:
             if wanted in self._refused and not force:
                 return ReloadResult("refused", served, self._refused[wanted])
             try:
-                model = load_model(self.artifacts_dir, wanted, self.ef_search)
+                model = self._load(wanted)
             except ModelLoadError as exc:
                 return self._fail(wanted, served, str(exc))
             self._model = model
@@ -80,6 +86,16 @@ class ModelRegistry:
                 extra={"version": wanted, "previous": served, "seconds": model.load_seconds},
             )
             return ReloadResult("loaded", wanted)
+
+    def _load(self, version: str) -> Model:
+        """Load ``version`` in this instance's reload turn, hashing it unless a peer just did."""
+        with self.coordinator.turn():
+            folder = artifacts.version_dir(self.artifacts_dir, version)
+            hashed_by_peer = self.coordinator.is_verified(folder)
+            model = load_model(self.artifacts_dir, version, self.ef_search, not hashed_by_peer)
+            if not hashed_by_peer:
+                self.coordinator.mark_verified(folder)
+            return model
 
     def start(self, interval: float) -> None:
         """Check ``CURRENT`` every ``interval`` seconds in a daemon thread (0: never)."""

@@ -1,19 +1,20 @@
-"""From seeds to explained candidates: batched nearest-neighbour queries and the fair merge.
+"""From seeds to explained candidates: precomputed neighbour rows, batched queries, the fair merge.
 
 A module's seeds are the user's last few distinct items of one interaction (views for
 "Inspired by what you viewed", carts for "…carted"). Each seed (ℓ, X) is looked up as the pair
 (ℓ, X): its neighbours among target pairs come from the precomputed table X>target when the
 version has one deep enough (a memory-mapped row read), else from one batched ``knn_query`` of
 the live target index for all seeds of the module. A seed item without that pair falls back to
-its no-interaction vector, searched in the item index.
+its no-interaction vector: the ``item>item`` table, else the live item index.
 
 **The merge rule.** Each seed's neighbours are ranked by score (deduplicated across target
-indexes, best score kept). Candidates are then taken in rounds: in every round each seed, in
-order of its next candidate's score, contributes its best candidate not yet taken; a round's
-candidates are ordered by score. So every seed gets a fair share before any seed gets more,
-one very popular seed cannot fill the module, and the order is by score within that rule.
-No item appears twice; seeds, blocked items (the user's purchases, the caller's ``exclude``)
-never appear.
+indexes, best score kept); blocked items (the seeds, the user's purchases, the caller's
+``exclude``) are removed. An item that several seeds found is credited to the seed that ranks
+it highest (on a tie, the better score, then the newer seed), and counts for that seed only.
+Candidates are then taken in rounds: round r holds every seed's r-th remaining candidate, and a
+round is ordered by score. So every seed gets a fair share before any seed gets more, one very
+popular seed cannot fill the module, the order is by score within that rule, and no item
+appears twice.
 """
 
 from __future__ import annotations
@@ -36,17 +37,30 @@ class UnknownItemError(LookupError):
     """The item is not in the model's vocabulary."""
 
 
-@dataclass(frozen=True)
+@dataclass
+class Because:
+    """Why a candidate is there: a seed (shared by all its candidates) or popularity."""
+
+    reason: str  # "seed" or "popular"
+    item_id: str | None  # the seed that produced it
+    interaction: str | None  # the seed's interaction
+    category_id: str | None = None  # the category of a popular fallback
+
+
+@dataclass
 class Candidate:
-    """One recommended item and why."""
+    """One recommended item and why, in the JSON shape of ``CandidateOut``.
+
+    Plain dataclasses that orjson serialises directly, fields in this order: read-only by
+    convention, not frozen (a module builds a few hundred per request, and a frozen init costs
+    3x), and without ``__slots__`` (orjson serialises slotted ones ~10x slower).
+    """
 
     item_id: str
     score: float
     interaction: str | None  # the predicted interaction (the index it was found in)
-    because_item: str | None  # the seed that produced it
-    because_interaction: str | None
     embedding: str  # PAIR; ITEM when the seed had no pair vector; POPULAR for fallbacks
-    category_id: str | None = None  # set for popular fallbacks
+    because: Because
 
 
 @dataclass(frozen=True)
@@ -58,12 +72,13 @@ class ModuleResult:
 
 @dataclass(frozen=True)
 class _Ranked:
-    """One seed's neighbours, best first: item rows, scores, predicted interactions."""
+    """One seed's neighbours, best first: item rows, scores, and the target each came from."""
 
     seed: str
-    rows: list[int]
-    scores: list[float]
-    interactions: list[str | None]
+    rows: np.ndarray  # int64 item rows, distinct, no padding
+    scores: np.ndarray  # float32
+    source: np.ndarray  # int64 position in ``labels`` of each neighbour's target
+    labels: list[str | None]  # target interaction labels (None: the item index)
     embedding: str
 
 
@@ -85,9 +100,8 @@ def module(
     blocked_rows.update(model.item_row[s] for s in known)
     depth = k + len(blocked_rows)
     ranked = _neighbours(model, known, seed_interaction, targets, depth, timer)
-    return ModuleResult(
-        known, unknown, _fair_merge(model, ranked, seed_interaction, k, blocked_rows)
-    )
+    candidates = _candidates(model, ranked, seed_interaction, k, blocked_rows)
+    return ModuleResult(known, unknown, candidates)
 
 
 def neighbors(
@@ -102,7 +116,7 @@ def neighbors(
     if item_id not in model.item_row:
         raise UnknownItemError(f"item {item_id!r} is not in model version {model.version}")
     ranked = _neighbours(model, [item_id], interaction, [target], k + 1, timer)
-    return _fair_merge(model, ranked, interaction, k, {model.item_row[item_id]})
+    return _candidates(model, ranked, interaction, k, {model.item_row[item_id]})
 
 
 def popular(
@@ -115,7 +129,8 @@ def popular(
     def take(item: str, score: float, category: str | None) -> None:
         if item not in taken and len(result) < k:
             taken.add(item)
-            result.append(Candidate(item, score, None, None, None, POPULAR, category))
+            because = Because("popular", None, None, category)
+            result.append(Candidate(item, score, None, POPULAR, because))
 
     lists = [(c, model.popular.by_category.get(c, [])) for c in dict.fromkeys(categories)]
     for rank in range(max((len(ranked) for _, ranked in lists), default=0)):
@@ -125,6 +140,68 @@ def popular(
     for item, score in model.popular.overall:
         take(item, score, None)
     return result
+
+
+def fair_merge(
+    lists: Sequence[tuple[np.ndarray, np.ndarray]], k: int, blocked: Iterable[int] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """The module's merge rule (see the module docstring) on each seed's ranked (rows, scores).
+
+    Returns the picks in answer order as (seed index, position in that seed's list). Rows
+    below 0 (a table's padding) and ``blocked`` rows are never picked.
+    """
+    lengths = np.array([len(rows) for rows, _ in lists], dtype=np.int64)
+    if not lengths.sum():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows = np.concatenate([np.asarray(rows, np.int64) for rows, _ in lists])
+    scores = np.concatenate([np.asarray(scores, np.float32) for _, scores in lists])
+    seed = np.repeat(np.arange(len(lists)), lengths)
+    position = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    keep = rows >= 0
+    blocked = np.fromiter(blocked, np.int64)
+    if len(blocked):
+        keep &= ~np.isin(rows, blocked)
+    kept = np.flatnonzero(keep)
+    # credit each item to the seed ranking it highest, then the better score, then the newer seed
+    rank = _rank_within(seed[kept])
+    order = np.lexsort((seed[kept], -scores[kept], rank, rows[kept]))
+    ordered_rows = rows[kept][order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ordered_rows[1:] != ordered_rows[:-1]
+    kept = np.sort(kept[order[first]])
+    # rounds: each seed's r-th remaining candidate is in round r; by score within a round
+    picks = kept[np.lexsort((-scores[kept], _rank_within(seed[kept])))][:k]
+    return seed[picks], position[picks]
+
+
+def _rank_within(groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2, … within each run of equal values of the sorted ``groups``."""
+    if not len(groups):
+        return groups
+    new = np.ones(len(groups), dtype=bool)
+    new[1:] = groups[1:] != groups[:-1]
+    starts = np.flatnonzero(new)
+    sizes = np.diff(starts, append=len(groups))
+    return np.arange(len(groups)) - np.repeat(starts, sizes)
+
+
+def _candidates(
+    model: Model, ranked: list[_Ranked], seed_interaction: Interaction, k: int, blocked: set[int]
+) -> list[Candidate]:
+    """The merged, explained candidates of ``ranked`` seeds."""
+    seeds, positions = fair_merge([(r.rows, r.scores) for r in ranked], k, blocked)
+    if not len(seeds):
+        return []
+    starts = np.cumsum([0] + [len(r.rows) for r in ranked])[seeds] + positions
+    label_starts = np.cumsum([0] + [len(r.labels) for r in ranked])[seeds]
+    rows = np.concatenate([r.rows for r in ranked])[starts].tolist()
+    scores = np.concatenate([r.scores for r in ranked])[starts].astype(np.float64).round(6)
+    targets = (np.concatenate([r.source for r in ranked])[starts] + label_starts).tolist()
+    labels = [label for r in ranked for label in r.labels]
+    because = [Because("seed", r.seed, seed_interaction.label) for r in ranked]
+    embedding = [r.embedding for r in ranked]
+    ids, picked = model.item_ids, zip(rows, scores.tolist(), targets, seeds.tolist(), strict=True)
+    return [Candidate(ids[i], x, labels[t], embedding[s], because[s]) for i, x, t, s in picked]
 
 
 def _neighbours(
@@ -144,7 +221,8 @@ def _neighbours(
         pair_tokens = tokens[with_pair]
         queries = None
         for target in targets:
-            found_rows = _from_table(model, seed_interaction, target, pair_tokens, depth, timer)
+            key = (seed_interaction.label, target.label)
+            found_rows = _from_table(model, key, pair_tokens, depth, timer)
             if found_rows is None and target.label in model.indexes:
                 if queries is None:
                     queries = np.asarray(model.pair_vectors[pair_tokens])
@@ -155,10 +233,13 @@ def _neighbours(
                     found[seed].append((found_rows[0][j], found_rows[1][j], target.label))
     without = np.flatnonzero(tokens < 0)
     if len(without):
-        queries = np.asarray(model.item_vectors[rows[without]])
-        labels, scores = _query(model, ITEM_INDEX, queries, depth, timer)
+        key = (ITEM_INDEX, ITEM_INDEX)
+        found_rows = _from_table(model, key, rows[without], depth, timer)
+        if found_rows is None:
+            queries = np.asarray(model.item_vectors[rows[without]])
+            found_rows = _query(model, ITEM_INDEX, queries, depth, timer)
         for j, seed in enumerate(without):
-            found[seed].append((labels[j], scores[j], None))
+            found[seed].append((found_rows[0][j], found_rows[1][j], None))
     return [
         _ranked(seed, parts, PAIR if tokens[i] >= 0 else ITEM, depth)
         for i, (seed, parts) in enumerate(zip(seeds, found, strict=True))
@@ -167,17 +248,16 @@ def _neighbours(
 
 def _from_table(
     model: Model,
-    seed: Interaction,
-    target: Interaction,
+    key: tuple[str, str],
     tokens: np.ndarray,
     depth: int,
     timer: QueryTimer | None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Rows of the precomputed seed>target table, when it exists and is deep enough."""
-    table = model.tables.get((seed.label, target.label))
+    """Rows of the precomputed ``seed>target`` table, when it exists and is deep enough."""
+    table = model.tables.get(key)
     if table is None or depth > table.k:
         return None
-    with timer(f"table:{seed.label}>{target.label}") if timer else nullcontext():
+    with timer(f"table:{key[0]}>{key[1]}") if timer else nullcontext():
         return table.lookup(tokens)
 
 
@@ -192,13 +272,15 @@ def _ranked(
     seed: str, parts: list[tuple[np.ndarray, np.ndarray, str | None]], embedding: str, depth: int
 ) -> _Ranked:
     """One seed's neighbours over its targets: best first, each item once, at most ``depth``."""
+    labels = [label for _, _, label in parts]
     if len(parts) == 1:  # one target: rows are already distinct and best first
-        rows, scores, label = parts[0]
+        rows, scores, _ = parts[0]
         valid = rows >= 0  # tables pad short rows with -1
         rows, scores = rows[valid][:depth], scores[valid][:depth]
-        return _Ranked(seed, rows.tolist(), scores.tolist(), [label] * len(rows), embedding)
+        return _Ranked(seed, rows, scores, np.zeros(len(rows), np.int64), labels, embedding)
     if not parts:
-        return _Ranked(seed, [], [], [], embedding)
+        empty = np.zeros(0, np.int64)
+        return _Ranked(seed, empty, np.zeros(0, np.float32), empty, labels, embedding)
     rows = np.concatenate([p[0] for p in parts])
     scores = np.concatenate([p[1] for p in parts])
     source = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(parts)])
@@ -207,54 +289,4 @@ def _ranked(
     rows, scores, source = rows[order], scores[order], source[order]
     _, first = np.unique(rows, return_index=True)
     keep = np.sort(first)[:depth]
-    labels = [parts[i][2] for i in source[keep].tolist()]
-    return _Ranked(seed, rows[keep].tolist(), scores[keep].tolist(), labels, embedding)
-
-
-def _fair_merge(
-    model: Model, ranked: list[_Ranked], seed_interaction: Interaction, k: int, blocked: set[int]
-) -> list[Candidate]:
-    taken = set(blocked)
-    label = seed_interaction.label
-    result: list[Candidate] = []
-
-    def take(r: _Ranked, p: int) -> None:
-        result.append(
-            Candidate(model.item_ids[r.rows[p]], round(r.scores[p], 6), r.interactions[p],
-                      r.seed, label, r.embedding)
-        )  # fmt: skip
-
-    if len(ranked) == 1:  # one seed: its list in order, minus what is blocked
-        only = ranked[0]
-        for p, row in enumerate(only.rows):
-            if len(result) == k:
-                break
-            if row not in taken:
-                taken.add(row)
-                take(only, p)
-        return result
-
-    pointers = [0] * len(ranked)
-
-    def advance(i: int) -> bool:
-        """Move seed i past taken items; True while it has a candidate left."""
-        rows = ranked[i].rows
-        while pointers[i] < len(rows) and rows[pointers[i]] in taken:
-            pointers[i] += 1
-        return pointers[i] < len(rows)
-
-    while len(result) < k:
-        offers = sorted(
-            [(-ranked[i].scores[pointers[i]], i) for i in range(len(ranked)) if advance(i)]
-        )
-        if not offers:
-            break
-        picks = []
-        for _, i in offers:
-            if advance(i):
-                taken.add(ranked[i].rows[pointers[i]])
-                picks.append((ranked[i].scores[pointers[i]], i, pointers[i]))
-        picks.sort(key=lambda pick: -pick[0])
-        for _, i, p in picks[: k - len(result)]:
-            take(ranked[i], p)
-    return result
+    return _Ranked(seed, rows[keep], scores[keep], source[keep], labels, embedding)

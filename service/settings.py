@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     exclude_max: int = Field(500, ge=0, le=10_000)  # items a caller may exclude per request
     ef_search: int | None = Field(None, ge=1)  # None: the manifest's (the paper's 256)
     events_batch_max: int = Field(1000, ge=1, le=100_000)
+    # Shared by the workers of one instance: reload turns, versions already hashed
+    # (service/coordination.py). ``python -m service`` makes one when it runs several workers.
+    runtime_dir: Path | None = None
     log_level: str = "INFO"
 
     @field_validator("viewed_targets", "carted_targets", mode="before")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from contracts.artifacts import ITEM_INDEX
 from contracts.interactions import LABELS, Interaction
 
 
@@ -108,7 +109,8 @@ class IndexConfig(_Section):
     recall_k: int = Field(10, ge=1)
     # Top-k per seed pair computed offline (the paper's serving path): the service reads a
     # memory-mapped row instead of searching. "seed>target" pairs; match the service's modules.
-    tables: list[str] = Field(default_factory=lambda: ["view>view", "cart>cart"])
+    # "item>item": the no-interaction fallback of a seed item without the seed's pair.
+    tables: list[str] = Field(default_factory=lambda: ["view>view", "cart>cart", "item>item"])
     table_k: int = Field(128, ge=1)  # per seed; > the service's k per seed plus exclusions
 
     @field_validator("tables")
@@ -119,6 +121,13 @@ class IndexConfig(_Section):
             seed, sep, target = entry.partition(">")
             if not sep:
                 raise ValueError(f"{entry!r}: write tables as 'seed>target', e.g. 'view>cart'")
+            if ITEM_INDEX in (seed, target):
+                if seed != target:
+                    raise ValueError(
+                        f"{entry!r}: item vectors only neighbour item vectors ('item>item')"
+                    )
+                pairs.append(entry)
+                continue
             pairs.append(f"{Interaction.parse(seed).label}>{Interaction.parse(target).label}")
         return list(dict.fromkeys(pairs))
 

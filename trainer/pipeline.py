@@ -112,7 +112,10 @@ def write_version(
         training["items"] = models.items.stats()
     threads = resolve_threads(config.sgns.threads)
     indexes = build_indexes(sources, out, config.index, threads, config.sgns.seed, progress)
-    tables = build_tables_for(out, indexes, vocab, models.pairs.input, config, threads, progress)
+    item_queries = models.items.input if models.items is not None else None
+    tables = build_tables_for(
+        out, indexes, vocab, models.pairs.input, config, threads, progress, item_queries
+    )
     popular = popular_items(event_log, config.popular)
     (out / artifacts.POPULAR).write_text(json.dumps(popular.to_json()), encoding="utf-8")
     return {

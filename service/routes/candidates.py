@@ -102,7 +102,7 @@ def _module(
         "target_interactions": [t.label for t in targets],
         "seeds": result.seeds,
         "unknown_seeds": result.unknown_seeds,
-        "candidates": [candidate_json(c) for c in result.candidates],
+        "candidates": result.candidates,
     }
 
 
@@ -117,7 +117,7 @@ def _popular(model: Model, categories: list[str], k: int, blocked: list[str], wh
         "target_interactions": [],
         "seeds": [],
         "unknown_seeds": [],
-        "candidates": [candidate_json(c) for c in found],
+        "candidates": found,
     }
 
 
@@ -137,20 +137,3 @@ def _categories(model: Model, history: UserHistory) -> list[str]:
     items = [*history.carts, *history.views, *history.favorites, *history.purchases]
     rows = [model.item_row[i] for i in items if i in model.item_row]
     return [c for c in dict.fromkeys(model.item_category[r] for r in rows) if c is not None]
-
-
-def candidate_json(c: retrieval.Candidate) -> Body:
-    """A candidate in the shape of ``CandidateOut``."""
-    popular = c.embedding == retrieval.POPULAR
-    return {
-        "item_id": c.item_id,
-        "score": c.score,
-        "interaction": c.interaction,
-        "embedding": c.embedding,
-        "because": {
-            "reason": "popular" if popular else "seed",
-            "item_id": c.because_item,
-            "interaction": c.because_interaction,
-            "category_id": c.category_id,
-        },
-    }

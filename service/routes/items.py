@@ -11,7 +11,6 @@ from contracts.redis_keys import ID_PATTERN
 from service import metrics, retrieval
 from service.deps import ModelDep, SettingsDep
 from service.fastjson import FastJSONResponse
-from service.routes.candidates import candidate_json
 from service.schemas import InteractionName, NeighborsOut
 
 router = APIRouter(tags=["items"])
@@ -45,6 +44,6 @@ def neighbors(
         "interaction": interaction,
         "target": target,
         "model_version": model.version,
-        "neighbors": [candidate_json(c) for c in found],
+        "neighbors": found,
     }
     return FastJSONResponse(body, headers={"X-Model-Version": model.version})

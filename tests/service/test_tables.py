@@ -34,3 +34,12 @@ def test_a_module_deeper_than_the_table_is_answered_by_the_live_index(model):
     assert len(deep.candidates) == k
     first_round = {c.item_id for c in shallow.candidates[:4]}  # scores differ by float16 rounding
     assert {c.item_id for c in deep.candidates[:4]} == first_round
+
+
+def test_the_item_table_is_the_live_item_index_answer(model):
+    table = model.tables[("item", "item")]
+    rows = np.arange(min(50, len(model.item_ids)))
+    found, scores = table.lookup(rows)
+    labels, live_scores = model.indexes["item"].query(np.asarray(model.item_vectors[rows]), 20)
+    assert np.array_equal(found[:, :20], labels)
+    assert np.allclose(scores[:, :20], live_scores, atol=2e-3)
