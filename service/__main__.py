@@ -33,7 +33,7 @@ def main() -> None:
         workers=args.workers,
         http=NoDelayHttpTools,
         proxy_headers=False,  # nothing reads the client address
-        loop="uvloop",
+        loop="auto",  # uvloop when installed (pyproject.toml installs it off Windows)
         log_config=None,
         access_log=False,
         # uvicorn kills a worker whose health ping goes unanswered this long; loading a large
