@@ -2,7 +2,7 @@
 
     python bench/serve_load.py                                  # 1M pairs, ~15 min + model build
     python bench/serve_load.py --pairs 50000 --step-seconds 5   # quick check
-    python bench/serve_load.py --tcp-nodelay --out bench/results/serve_load-nodelay.json
+    python bench/serve_load.py --live-indexes none --out bench/results/serve_load-tables-only.json
     python bench/serve_load.py --no-tables --out bench/results/serve_load-live.json
 
 1. A synthetic model of ``--pairs`` (item, interaction) pairs (``bench/synthetic_model.py``,
@@ -59,7 +59,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_model import derive_version, ensure_version
@@ -90,7 +89,7 @@ def main() -> None:
     parser.add_argument("--ceiling-seconds", type=float, default=15.0)
     parser.add_argument("--no-tables", action="store_true", help="serve without neighbour tables")
     parser.add_argument(
-        "--tcp-nodelay", action="store_true", help="run the app with TCP_NODELAY (NoDelayH11)"
+        "--live-indexes", default="all", help="the service's LIVE_INDEXES ('all', 'none', names)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
     args = parser.parse_args()
@@ -109,7 +108,7 @@ def main() -> None:
         results["histories"] = fill_histories(redis_url, models, version, args.users)
         say(f"histories: {results['histories']}")
         with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as generator:
-            service = Service(children, work, models, redis_url, args.tcp_nodelay)
+            service = Service(children, work, models, redis_url, args.live_indexes)
             results["service"] = service.start()
             say(f"service ready: {results['service']}")
             results["sanity"] = sanity(service.port, args.users)
@@ -286,36 +285,19 @@ def _distinct_rows(rng: np.random.Generator, among: np.ndarray, n: int, width: i
     return rows
 
 
-class NoDelayH11(H11Protocol):
-    """uvicorn's h11 protocol with TCP_NODELAY on every connection (``--tcp-nodelay``).
-
-    With ``--workers`` > 1 uvicorn binds the listening socket itself as ``socket.socket(AF_INET)``,
-    whose ``proto`` is 0, and asyncio only sets TCP_NODELAY on sockets whose proto is TCP; the
-    response's header and body writes then meet the client's delayed ACK (~40 ms per response).
-    """
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
-
-
 class Service:
-    """``python -m service --workers 2`` on a free port, its log, its workers' /proc.
-
-    With ``nodelay`` the same app runs under ``uvicorn --http serve_load:NoDelayH11`` instead.
-    """
+    """``python -m service --workers 2`` on a free port, its log, its workers' /proc."""
 
     def __init__(
-        self, children: Children, work: Path, models: Path, redis_url: str, nodelay: bool
+        self, children: Children, work: Path, models: Path, redis_url: str, live_indexes: str
     ) -> None:
-        self.children, self.work, self.port, self.nodelay = children, work, free_port(), nodelay
+        self.children, self.work, self.port = children, work, free_port()
         self.log = work / "service.log"
         self.env = os.environ | {
             "ARTIFACTS_DIR": str(models),
             "REDIS_URL": redis_url,
             "RELOAD_INTERVAL_SECONDS": "1",
+            "LIVE_INDEXES": live_indexes,
             "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
             "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent), str(ROOT)]),
         }
@@ -324,10 +306,6 @@ class Service:
 
     def start(self, timeout: float = 600) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)]
-        if self.nodelay:
-            cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
-            cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
-            cmd += ["--http", "serve_load:NoDelayH11"]
         started = time.perf_counter()
         self.proc = self.children.start([*cmd, "--workers", "2"], self.log, self.env)
         while time.perf_counter() - started < timeout:
@@ -394,11 +372,15 @@ class Service:
         return sorted(pids)
 
     def rss(self) -> dict[str, dict[str, int]]:
-        """VmHWM (peak), VmRSS, RssAnon and RssFile of every worker, in MB."""
+        """VmHWM (peak), VmRSS, RssAnon (private), RssFile (mapped files, shared with the other
+        worker and the page cache) and Pss (shared pages split between their users) of every
+        worker, in MB."""
         found = {}
         for pid in self.workers():
             text = Path(f"/proc/{pid}/status").read_text()
             fields = dict(re.findall(r"(VmHWM|VmRSS|RssAnon|RssFile):\s*(\d+) kB", text))
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            fields |= dict(re.findall(r"^(Pss):\s*(\d+) kB", rollup, re.M))
             found[str(pid)] = {k: int(v) // 1024 for k, v in fields.items()}
         return found
 
@@ -857,12 +839,12 @@ async def stages(
 ) -> dict[str, dict[str, float]]:
     """Where the time of one request goes: Redis, each table read or query, merge, JSON.
 
-    The answer is shaped as the route shapes it (``candidate_json`` dicts, then the route's
+    The answer is shaped as the route shapes it (its module dicts, then the route's
     ``_answer``, whose response rendering is the JSON encoding).
     """
     from contextlib import contextmanager
 
-    from service.routes.candidates import TITLES, _answer, candidate_json
+    from service.routes.candidates import TITLES, _answer
 
     times: dict[str, list[float]] = {}
     lookups: Counter[str] = Counter()
@@ -876,7 +858,7 @@ async def stages(
     def add(stage: str, seconds: float) -> None:
         times.setdefault(stage, []).append(seconds * 1000)
 
-    names = ["table:view>view", "table:cart>cart", "view", "cart", "item"]
+    names = ["table:view>view", "table:cart>cart", "table:item>item", "view", "cart", "item"]
     for _ in range(n):
         t0 = time.perf_counter()
         history = await store.read(f"u{rng.randrange(users)}", 4, settings.history_length)
@@ -892,7 +874,7 @@ async def stages(
                 "target_interactions": [seed.label],
                 "seeds": r.seeds,
                 "unknown_seeds": r.unknown_seeds,
-                "candidates": [candidate_json(c) for c in r.candidates],
+                "candidates": r.candidates,
             }
             for name, seed, r in zip(
                 ("viewed", "carted"), (Interaction.VIEW, Interaction.CART), results, strict=True
@@ -906,7 +888,7 @@ async def stages(
             label = name if name.startswith("table") else f"knn_query {name} (seeds batched)"
             add(label, lookups[name])
         add("rank + fair merge (both modules)", (t2 - t1) - sum(lookups.values()))
-        add("candidate dicts", t3 - t2)
+        add("module dicts", t3 - t2)
         add("answer rendering (route's _answer)", t4 - t3)
         add("total", t4 - t0)
     return {stage: _stats(v) for stage, v in times.items() if any(v)}

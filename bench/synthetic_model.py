@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -59,11 +60,12 @@ def ensure_version(
     """The id of a synthetic version of ``pairs`` pairs in ``out``, built only if not cached.
 
     ``tables``: whether the version holds the trainer's neighbour tables (``index.tables``). A
-    cached version that differs only in that is copied with the tables added or left out.
+    cached version that differs only in its tables is copied with the missing ones built or
+    all of them left out.
     """
     cached = find_cached(out, pairs, seed, tables)
     if cached is None:
-        other = find_cached(out, pairs, seed, not tables)
+        other = find_cached(out, pairs, seed, None)
         if other is not None:
             cached = derive_version(out, other, tables, threads)
     if cached is None:
@@ -74,8 +76,14 @@ def ensure_version(
     return cached
 
 
-def find_cached(out: Path, pairs: int, seed: int, tables: bool) -> str | None:
-    """The newest version in ``out`` made by this script with these parameters, if it verifies."""
+def find_cached(out: Path, pairs: int, seed: int, tables: bool | None) -> str | None:
+    """The newest version in ``out`` made by this script with these parameters, if it verifies.
+
+    ``tables``: True wants exactly the trainer's default tables, False none, None any.
+    """
+    from trainer.config import TrainConfig
+
+    wanted = set(TrainConfig().index.tables) if tables else set()
     for version in reversed(artifacts.list_versions(out)):
         folder = artifacts.version_dir(out, version)
         try:
@@ -84,7 +92,8 @@ def find_cached(out: Path, pairs: int, seed: int, tables: bool) -> str | None:
             continue
         made = manifest.extra.get("synthetic", {})
         same = made.get("pairs") == pairs and made.get("seed") == seed
-        if same and bool(manifest.neighbor_tables) == tables:
+        found = {f"{t.seed}>{t.target}" for t in manifest.neighbor_tables}
+        if same and (tables is None or found == wanted):
             return version
     return None
 
@@ -146,8 +155,8 @@ def derive_version(out: Path, source: str, tables: bool | None = None, threads: 
     """Publish a copy of ``source`` under a new id (files hard-linked) and make it CURRENT.
 
     ``tables``: None keeps the source's neighbour tables, False leaves them out, True builds
-    them if the source has none. The service treats the copy as any new version: it verifies
-    every sha256, loads and warms it.
+    those of the trainer's default ``index.tables`` that the source lacks. The service treats
+    the copy as any new version: it verifies every sha256, loads and warms it.
     """
     origin = artifacts.version_dir(out, source)
     manifest = artifacts.verify_version(origin, check_hashes=False)
@@ -165,10 +174,13 @@ def derive_version(out: Path, source: str, tables: bool | None = None, threads: 
         fields["extra"] = {**fields["extra"], "derived_from": source}
         if not keep_tables:
             fields["neighbor_tables"] = []
-        elif tables and not manifest.neighbor_tables:
+        elif tables:
+            have = {f"{t.seed}>{t.target}" for t in manifest.neighbor_tables}
             tokens = np.load(origin / artifacts.TOKENS)
-            found, seconds = build_tables(stage.path, list(manifest.indexes), tokens, threads)
-            fields["neighbor_tables"] = [t.model_dump(mode="json") for t in found]
+            found, seconds = build_tables(
+                stage.path, list(manifest.indexes), tokens, threads, skip=have
+            )
+            fields["neighbor_tables"] += [t.model_dump(mode="json") for t in found]
             fields["extra"]["synthetic"] = {
                 **fields["extra"]["synthetic"],
                 "tables_seconds": seconds,
@@ -177,9 +189,13 @@ def derive_version(out: Path, source: str, tables: bool | None = None, threads: 
 
 
 def build_tables(
-    folder: Path, indexes: list[Any], tokens: np.ndarray, threads: int
+    folder: Path,
+    indexes: list[Any],
+    tokens: np.ndarray,
+    threads: int,
+    skip: Collection[str] = (),
 ) -> tuple[list[Any], float]:
-    """The trainer's neighbour tables (``index.tables``, ``index.table_k``) for this version."""
+    """The trainer's neighbour tables (``index.tables``, ``index.table_k``) but ``skip``."""
     from trainer.config import TrainConfig
     from trainer.neighbors import build_tables_for
 
@@ -187,7 +203,8 @@ def build_tables(
     vocab = SimpleNamespace(token_item=tokens[:, 0], token_interaction=tokens[:, 1])
     queries = np.load(folder / artifacts.PAIRS_IN, mmap_mode="r")
     item_queries = np.load(folder / artifacts.ITEMS_IN, mmap_mode="r")
-    config = TrainConfig()
+    wanted = [t for t in TrainConfig().index.tables if t not in skip]
+    config = TrainConfig().with_overrides({"index": {"tables": wanted}})
     threads = threads if threads > 0 else os.cpu_count() or 1
     found = build_tables_for(
         folder,

@@ -22,7 +22,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        registry = ModelRegistry(settings.artifacts_dir, settings.ef_search, settings.runtime_dir)
+        registry = ModelRegistry(
+            settings.artifacts_dir,
+            settings.ef_search,
+            runtime_dir=settings.runtime_dir,
+            live_indexes=settings.live_index_names,
+        )
         await run_in_threadpool(registry.reload)
         registry.start(settings.reload_interval_seconds)
         store = HistoryStore.from_url(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,6 @@ import numpy as np
 
 from contracts import artifacts
 from contracts.catalog import CatalogError, read_catalog
-from contracts.interactions import Interaction
 from contracts.manifest import Manifest
 from contracts.search import HnswSearch
 
@@ -71,7 +71,7 @@ class Model:
     token_item: np.ndarray  # int64 item row of each pair token
     pair_vectors: np.ndarray  # float32 (n_pairs, d) input vectors: the queries
     item_vectors: np.ndarray  # float32 (n_items, d) no-interaction input vectors
-    indexes: dict[str, HnswSearch]  # interaction label or ITEM_INDEX → index
+    indexes: dict[str, HnswSearch]  # interaction label or ITEM_INDEX → live index (LIVE_INDEXES)
     tables: dict[tuple[str, str], NeighborTable]  # (seed, target) labels → table
     popular: Popular
     load_seconds: float
@@ -79,17 +79,19 @@ class Model:
     def index_sizes(self) -> dict[str, int]:
         return {name: len(index) for name, index in self.indexes.items()}
 
-    def has_index(self, interaction: Interaction) -> bool:
-        return interaction.label in self.indexes
-
 
 def load_model(
-    artifacts_dir: Path, version: str, ef_search: int | None = None, check_hashes: bool = True
+    artifacts_dir: Path,
+    version: str,
+    ef_search: int | None = None,
+    check_hashes: bool = True,
+    live: Collection[str] | None = None,
 ) -> Model:
     """Verify and load ``version`` from ``artifacts_dir``; ModelLoadError if it cannot serve.
 
     ``check_hashes=False`` skips the sha256 of every file (sizes and shapes are still checked):
     for a version another worker of this instance has just hashed (service/coordination.py).
+    ``live``: the names of the indexes to load for live search (None: all of them).
     """
     started = time.perf_counter()
     folder = artifacts.version_dir(artifacts_dir, version)
@@ -104,7 +106,7 @@ def load_model(
                 folder / info.file, info.space, info.dim, ef_search or info.ef_search, info.count
             )
             for info in manifest.indexes
-            if info.similarity == manifest.similarity
+            if info.similarity == manifest.similarity and (live is None or info.name in live)
         }
         tables = {
             (t.seed, t.target): NeighborTable(
@@ -130,7 +132,7 @@ def load_model(
             or table.scores.shape != table.items.shape
         ):
             problems.append(f"neighbour table {seed}>{target} has inconsistent shapes")
-    if ITEM_INDEX not in indexes:
+    if not any(info.name == ITEM_INDEX for info in manifest.indexes):
         problems.append("no item index (the fallback for seeds without a pair)")
     for name, index in indexes.items():
         if index.dim != dim:

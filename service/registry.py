@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -43,10 +44,15 @@ class ModelRegistry:
     """Holds the served model; thread-safe; one reload at a time."""
 
     def __init__(
-        self, artifacts_dir: Path, ef_search: int | None = None, runtime_dir: Path | None = None
+        self,
+        artifacts_dir: Path,
+        ef_search: int | None = None,
+        runtime_dir: Path | None = None,
+        live_indexes: Collection[str] | None = None,
     ) -> None:
         self.artifacts_dir = artifacts_dir
         self.ef_search = ef_search
+        self.live_indexes = live_indexes
         self.coordinator = ReloadCoordinator(runtime_dir)
         self._model: Model | None = None
         self._refused: dict[str, str] = {}
@@ -92,7 +98,9 @@ class ModelRegistry:
         with self.coordinator.turn():
             folder = artifacts.version_dir(self.artifacts_dir, version)
             hashed_by_peer = self.coordinator.is_verified(folder)
-            model = load_model(self.artifacts_dir, version, self.ef_search, not hashed_by_peer)
+            model = load_model(
+                self.artifacts_dir, version, self.ef_search, not hashed_by_peer, self.live_indexes
+            )
             if not hashed_by_peer:
                 self.coordinator.mark_verified(folder)
             return model

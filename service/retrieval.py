@@ -1,11 +1,12 @@
 """From seeds to explained candidates: precomputed neighbour rows, batched queries, the fair merge.
 
-A module's seeds are the user's last few distinct items of one interaction (views for
-"Inspired by what you viewed", carts for "…carted"). Each seed (ℓ, X) is looked up as the pair
-(ℓ, X): its neighbours among target pairs come from the precomputed table X>target when the
-version has one deep enough (a memory-mapped row read), else from one batched ``knn_query`` of
-the live target index for all seeds of the module. A seed item without that pair falls back to
-its no-interaction vector: the ``item>item`` table, else the live item index.
+A module's seeds are the user's last few distinct items of one interaction (views for "Inspired
+by what you viewed", carts for "…carted"). Each seed (ℓ, X) is looked up as the pair (ℓ, X):
+its neighbours among target pairs come from the precomputed table X>target when the version has
+one deep enough (a memory-mapped row read), else from one batched ``knn_query`` of the live
+target index for all seeds of the module (a worker may load no live index at all:
+``LIVE_INDEXES``; a table then answers as deep as it goes). A seed item without that pair falls
+back to its no-interaction vector: the ``item>item`` table, else the live item index.
 
 **The merge rule.** Each seed's neighbours are ranked by score (deduplicated across target
 indexes, best score kept); blocked items (the seeds, the user's purchases, the caller's
@@ -35,6 +36,10 @@ QueryTimer = Callable[[str], AbstractContextManager[object]]
 
 class UnknownItemError(LookupError):
     """The item is not in the model's vocabulary."""
+
+
+class NotServedError(LookupError):
+    """Neither a neighbour table nor a live index answers this seed>target here."""
 
 
 @dataclass
@@ -115,6 +120,11 @@ def neighbors(
     """Because you <interaction> ``item_id``, you may <target> these: best first, not itself."""
     if item_id not in model.item_row:
         raise UnknownItemError(f"item {item_id!r} is not in model version {model.version}")
+    if target.label not in model.indexes and (interaction.label, target.label) not in model.tables:
+        raise NotServedError(
+            f"{interaction.label}>{target.label} has no neighbour table in version "
+            f"{model.version} and the {target.label} index is not loaded here (LIVE_INDEXES)"
+        )
     ranked = _neighbours(model, [item_id], interaction, [target], k + 1, timer)
     return _candidates(model, ranked, interaction, k, {model.item_row[item_id]})
 
@@ -235,11 +245,12 @@ def _neighbours(
     if len(without):
         key = (ITEM_INDEX, ITEM_INDEX)
         found_rows = _from_table(model, key, rows[without], depth, timer)
-        if found_rows is None:
+        if found_rows is None and ITEM_INDEX in model.indexes:
             queries = np.asarray(model.item_vectors[rows[without]])
             found_rows = _query(model, ITEM_INDEX, queries, depth, timer)
-        for j, seed in enumerate(without):
-            found[seed].append((found_rows[0][j], found_rows[1][j], None))
+        if found_rows is not None:
+            for j, seed in enumerate(without):
+                found[seed].append((found_rows[0][j], found_rows[1][j], None))
     return [
         _ranked(seed, parts, PAIR if tokens[i] >= 0 else ITEM, depth)
         for i, (seed, parts) in enumerate(zip(seeds, found, strict=True))
@@ -253,9 +264,13 @@ def _from_table(
     depth: int,
     timer: QueryTimer | None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Rows of the precomputed ``seed>target`` table, when it exists and is deep enough."""
+    """Rows of the precomputed ``seed>target`` table, when it exists and is deep enough.
+
+    A table shallower than ``depth`` still answers (with fewer neighbours) when the target's
+    live index is not loaded (LIVE_INDEXES).
+    """
     table = model.tables.get(key)
-    if table is None or depth > table.k:
+    if table is None or (depth > table.k and key[1] in model.indexes):
         return None
     with timer(f"table:{key[0]}>{key[1]}") if timer else nullcontext():
         return table.lookup(tokens)

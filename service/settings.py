@@ -13,7 +13,8 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from contracts.interactions import Interaction
+from contracts.artifacts import ITEM_INDEX
+from contracts.interactions import LABELS, Interaction
 from contracts.redis_keys import DEFAULT_PREFIX, PREFIX_PATTERN
 
 
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
     k_max: int = Field(500, ge=1, le=5000)
     exclude_max: int = Field(500, ge=0, le=10_000)  # items a caller may exclude per request
     ef_search: int | None = Field(None, ge=1)  # None: the manifest's (the paper's 256)
+    # The hnswlib indexes each worker loads for live search: "all", "none" or names
+    # ("view,item"). The modules need none when the version has its neighbour tables; each
+    # loaded index costs private memory per worker (docs/benchmarks.md "Serving").
+    live_indexes: str = "all"
     events_batch_max: int = Field(1000, ge=1, le=100_000)
     # Shared by the workers of one instance: reload turns, versions already hashed
     # (service/coordination.py). ``python -m service`` makes one when it runs several workers.
@@ -54,11 +59,30 @@ class Settings(BaseSettings):
         parsed = [n if isinstance(n, Interaction) else Interaction.parse(str(n)) for n in names]
         return tuple(dict.fromkeys(parsed))
 
+    @field_validator("live_indexes")
+    @classmethod
+    def _index_names(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if names in (["all"], ["none"]):
+            return names[0]
+        known = (*LABELS, ITEM_INDEX)
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise ValueError(f"give 'all', 'none' or index names of {known}, got {value!r}")
+        return ",".join(dict.fromkeys(names))
+
     @model_validator(mode="after")
     def _k_default_within_max(self) -> Settings:
         if self.k_default > self.k_max:
             raise ValueError(f"k_default ({self.k_default}) exceeds k_max ({self.k_max})")
         return self
+
+    @property
+    def live_index_names(self) -> tuple[str, ...] | None:
+        """The live indexes to load; None for all of them."""
+        if self.live_indexes == "all":
+            return None
+        return () if self.live_indexes == "none" else tuple(self.live_indexes.split(","))
 
     @property
     def redis_timeout_seconds(self) -> float:

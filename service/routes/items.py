@@ -19,7 +19,10 @@ router = APIRouter(tags=["items"])
 @router.get(
     "/v1/items/{item_id}/neighbors",
     response_model=NeighborsOut,
-    responses={404: {"description": "The item is not in the served model."}},
+    responses={
+        404: {"description": "The item is not in the served model."},
+        422: {"description": "Invalid parameters, or a seed>target this instance cannot serve."},
+    },
 )
 def neighbors(
     item_id: Annotated[str, Path(pattern=ID_PATTERN.pattern)],
@@ -39,6 +42,8 @@ def neighbors(
         )  # fmt: skip
     except retrieval.UnknownItemError as exc:
         raise HTTPException(404, str(exc)) from exc
+    except retrieval.NotServedError as exc:
+        raise HTTPException(422, f"target: {exc}") from exc
     body = {
         "item_id": item_id,
         "interaction": interaction,

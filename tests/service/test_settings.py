@@ -33,6 +33,7 @@ def test_environment_variables_set_every_field(monkeypatch):
         ("CARTED_TARGETS", "teleport"),
         ("KEY_PREFIX", "bad prefix"),
         ("SEEDS_PER_MODULE", "0"),
+        ("LIVE_INDEXES", "view,teleport"),
     ],
 )
 def test_impossible_values_are_refused_naming_the_setting(monkeypatch, name, value):
@@ -40,3 +41,12 @@ def test_impossible_values_are_refused_naming_the_setting(monkeypatch, name, val
     with pytest.raises(ValidationError) as caught:
         Settings()
     assert name.lower() in str(caught.value).lower() or "k_default" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("all", None), ("none", ()), ("view, item", ("view", "item")), ("cart,cart", ("cart",))],
+)
+def test_live_indexes_are_all_none_or_a_list_of_names(monkeypatch, value, expected):
+    monkeypatch.setenv("LIVE_INDEXES", value)
+    assert Settings().live_index_names == expected
