@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from service import logs
+from service import logs, merge
 from service.history import HistoryStore
 from service.registry import ModelRegistry
 from service.routes import candidates, events, items, ops
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime_dir=settings.runtime_dir,
             live_indexes=settings.live_index_names,
         )
+        await run_in_threadpool(merge.warm)
         await run_in_threadpool(registry.reload)
         registry.start(settings.reload_interval_seconds)
         store = HistoryStore.from_url(
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         lifespan=lifespan,
     )
-    app.add_middleware(logs.RequestContext)
+    app.add_middleware(logs.RequestContext, access_log=settings.access_log)
     for module in (candidates, items, events, ops):
         app.include_router(module.router)
     return app

@@ -3,7 +3,8 @@
 Each request gets an id (the caller's ``X-Request-ID`` when it is sane, else a new one),
 returned in the response header and attached to every log line written while it runs, so a
 request can be followed across lines. One access line per request carries route, status and
-latency; the same figures feed the latency histogram.
+latency (``ACCESS_LOG=false`` keeps only those of 5xx answers); the same figures feed the latency
+histogram either way.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ class RequestContext:
     stream per request on the hot path).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,9 +91,10 @@ class RequestContext:
             template = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
             metrics.REQUEST_SECONDS.labels(template, method, str(status)).observe(seconds)
-            log.info(
-                "request",
-                extra={"method": method, "route": template, "status": status,
-                       "ms": round(seconds * 1000, 3)},
-            )  # fmt: skip
+            if self.access_log or status >= 500:
+                log.info(
+                    "request",
+                    extra={"method": method, "route": template, "status": status,
+                           "ms": round(seconds * 1000, 3)},
+                )  # fmt: skip
             request_id.reset(token)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from contracts.interactions import Interaction
+from service.merge import merge_picks
 from service.model import ITEM_INDEX, Model
 
 PAIR, ITEM, POPULAR = "item-interaction", "item", "popular"
@@ -152,61 +153,23 @@ def popular(
     return result
 
 
-def fair_merge(
-    lists: Sequence[tuple[np.ndarray, np.ndarray]], k: int, blocked: Iterable[int] = ()
-) -> tuple[np.ndarray, np.ndarray]:
-    """The module's merge rule (see the module docstring) on each seed's ranked (rows, scores).
-
-    Returns the picks in answer order as (seed index, position in that seed's list). Rows
-    below 0 (a table's padding) and ``blocked`` rows are never picked.
-    """
-    lengths = np.array([len(rows) for rows, _ in lists], dtype=np.int64)
-    if not lengths.sum():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rows = np.concatenate([np.asarray(rows, np.int64) for rows, _ in lists])
-    scores = np.concatenate([np.asarray(scores, np.float32) for _, scores in lists])
-    seed = np.repeat(np.arange(len(lists)), lengths)
-    position = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    keep = rows >= 0
-    blocked = np.fromiter(blocked, np.int64)
-    if len(blocked):
-        keep &= ~np.isin(rows, blocked)
-    kept = np.flatnonzero(keep)
-    # credit each item to the seed ranking it highest, then the better score, then the newer seed
-    rank = _rank_within(seed[kept])
-    order = np.lexsort((seed[kept], -scores[kept], rank, rows[kept]))
-    ordered_rows = rows[kept][order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = ordered_rows[1:] != ordered_rows[:-1]
-    kept = np.sort(kept[order[first]])
-    # rounds: each seed's r-th remaining candidate is in round r; by score within a round
-    picks = kept[np.lexsort((-scores[kept], _rank_within(seed[kept])))][:k]
-    return seed[picks], position[picks]
-
-
-def _rank_within(groups: np.ndarray) -> np.ndarray:
-    """0, 1, 2, … within each run of equal values of the sorted ``groups``."""
-    if not len(groups):
-        return groups
-    new = np.ones(len(groups), dtype=bool)
-    new[1:] = groups[1:] != groups[:-1]
-    starts = np.flatnonzero(new)
-    sizes = np.diff(starts, append=len(groups))
-    return np.arange(len(groups)) - np.repeat(starts, sizes)
-
-
 def _candidates(
     model: Model, ranked: list[_Ranked], seed_interaction: Interaction, k: int, blocked: set[int]
 ) -> list[Candidate]:
-    """The merged, explained candidates of ``ranked`` seeds."""
-    seeds, positions = fair_merge([(r.rows, r.scores) for r in ranked], k, blocked)
-    if not len(seeds):
+    """The merged (service/merge.py), explained candidates of ``ranked`` seeds."""
+    lengths = [len(r.rows) for r in ranked]
+    if not sum(lengths):
         return []
-    starts = np.cumsum([0] + [len(r.rows) for r in ranked])[seeds] + positions
+    # one dtype per argument: the kernel is compiled once (merge.warm), for exactly these
+    all_rows = np.concatenate([r.rows for r in ranked]).astype(np.int64, copy=False)
+    all_scores = np.concatenate([r.scores for r in ranked]).astype(np.float32, copy=False)
+    seed_of = np.repeat(np.arange(len(ranked), dtype=np.int64), lengths)
+    picks = merge_picks(all_rows, all_scores, seed_of, np.fromiter(blocked, np.int64), k)
+    seeds = seed_of[picks]
     label_starts = np.cumsum([0] + [len(r.labels) for r in ranked])[seeds]
-    rows = np.concatenate([r.rows for r in ranked])[starts].tolist()
-    scores = np.concatenate([r.scores for r in ranked])[starts].astype(np.float64).round(6)
-    targets = (np.concatenate([r.source for r in ranked])[starts] + label_starts).tolist()
+    rows = all_rows[picks].tolist()
+    scores = all_scores[picks].astype(np.float64).round(6)
+    targets = (np.concatenate([r.source for r in ranked])[picks] + label_starts).tolist()
     labels = [label for r in ranked for label in r.labels]
     because = [Because("seed", r.seed, seed_interaction.label) for r in ranked]
     embedding = [r.embedding for r in ranked]

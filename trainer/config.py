@@ -132,6 +132,38 @@ class IndexConfig(_Section):
         return list(dict.fromkeys(pairs))
 
 
+class JourneysConfig(_Section):
+    """The blog's extensions of the pair model's loss (issue 6; docs/training.md "Journeys").
+
+    Off by default: docs/evaluation.md "Journey extensions" has the ablation that decided it.
+    """
+
+    # "Linear multi-touch attribution": every (ℓ, purchase) pair of a session is a positive
+    # context of every other token of that session, window or not (Airbnb's booked listing).
+    purchase_context: bool = False
+    # Importance per interaction: a (context, target) pair's loss, negatives included, is
+    # multiplied by w(context) · w(target).
+    weights: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(LABELS, 1.0))
+    # ... and by this when the session holds a purchase (a journey that ended in one).
+    purchase_session_weight: float = Field(1.0, ge=0)
+
+    @field_validator("weights")
+    @classmethod
+    def _every_interaction(cls, value: dict[str, float]) -> dict[str, float]:
+        parsed = {Interaction.parse(k).label: float(v) for k, v in value.items()}
+        if any(v < 0 for v in parsed.values()):
+            raise ValueError("interaction weights must be >= 0")
+        return {label: parsed.get(label, 1.0) for label in LABELS}
+
+    @property
+    def active(self) -> bool:
+        return (
+            self.purchase_context
+            or self.purchase_session_weight != 1.0
+            or any(w != 1.0 for w in self.weights.values())
+        )
+
+
 class PopularConfig(_Section):
     """The cold-start fallback: popular items overall and per category."""
 
@@ -153,6 +185,7 @@ class TrainConfig(_Section):
     vocab: VocabConfig = VocabConfig()
     sgns: SGNSConfig = SGNSConfig()
     negatives: NegativesConfig = NegativesConfig()
+    journeys: JourneysConfig = JourneysConfig()
     no_interaction: bool = True  # also train the paper's baseline: one token per item
     index: IndexConfig = IndexConfig()
     popular: PopularConfig = PopularConfig()

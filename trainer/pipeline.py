@@ -75,8 +75,9 @@ def fit(event_log: EventLog, config: TrainConfig, progress: bool = True) -> Mode
         vocab.pairs_per_interaction(),
     )
     pair_corpus = encode_pairs(sessions, vocab, event_log)
+    tables = build_tables(vocab)
     pairs = train_sgns(
-        pair_corpus, config.sgns, build_tables(vocab), config.negatives, progress, "pairs"
+        pair_corpus, config.sgns, tables, config.negatives, progress, "pairs", config.journeys
     )
     items = None
     if config.no_interaction:

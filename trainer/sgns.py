@@ -8,6 +8,13 @@ context position c in word2vec's sampled shrinking window around t:
   + w_h · Σ_{n ∈ hierarchy(p_t, S)} log σ(−u_{p_c} · v_n)      custom negatives of p_t
   + w_t · Σ_{n ∈ taxonomy(p_t, S)}  log σ(−u_{p_c} · v_n)
 
+each such term multiplied by the journey weight ω(S)·w(p_c)·w(p_t) (``journeys.weights``,
+``journeys.purchase_session_weight``: ω(S) applies when S holds a purchase; all 1 by default).
+With ``journeys.purchase_context`` every purchase pair g of S is also a context of every other
+position t, window or not — ω(S)·w(p_t)·w(g) · [log σ(u_{p_t} · v_g) + Σ_{n, k draws}
+log σ(−u_{p_t} · v_n)] — the blog's "linear multi-touch attribution" (Airbnb's booked listing
+as global context).
+
 where u is the input and v the output vector. So the custom negatives of a pair p are scored
 against the **input vector of every context token** that predicts p, in **every positive
 update whose output is p**, next to the random negatives: "the user did (ℓ, view) here, not
@@ -31,8 +38,8 @@ import numpy as np
 from numba import njit, prange
 from tqdm.auto import tqdm
 
-from contracts.interactions import N_INTERACTIONS
-from trainer.config import NegativesConfig, SGNSConfig
+from contracts.interactions import N_INTERACTIONS, Interaction
+from trainer.config import JourneysConfig, NegativesConfig, SGNSConfig
 from trainer.negatives import (
     NegativeTables,
     hierarchy_negatives,
@@ -44,6 +51,7 @@ from trainer.vocab import Corpus
 MAX_EXP = 6.0
 EXP_TABLE_SIZE = 1000
 CHUNK_TOKENS_PER_THREAD = 200_000  # one progress update per chunk; small enough to be live
+MAX_PURCHASE_CONTEXTS = 8  # distinct purchases of a session used as global contexts
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class SGNSResult:
     positives: int  # (context, target) updates made
     hierarchy_negatives: int
     taxonomy_negatives: int
+    purchase_contexts: int  # (token, purchase) positives outside the window (journeys)
 
     @property
     def tokens_per_second(self) -> float:
@@ -84,11 +93,13 @@ def train_sgns(
     negatives: NegativesConfig | None = None,
     progress: bool = True,
     desc: str = "sgns",
+    journeys: JourneysConfig | None = None,
 ) -> SGNSResult:
     """Train input and output vectors for every token id of ``corpus``.
 
     ``tables``/``negatives`` switch on the paper's custom negatives; without them this is
-    plain word2vec skip-gram (the no-interaction model).
+    plain word2vec skip-gram (the no-interaction model). ``journeys`` (with ``tables``, whose
+    token interactions it reads) switches on the blog's weights and purchase context.
     """
     threads = resolve_threads(config.threads)
     n_tokens = len(corpus.counts)
@@ -99,15 +110,16 @@ def train_sgns(
     v = np.zeros((n_tokens, config.dim), dtype=np.float32)
     if tables is None or negatives is None:
         tables, negatives = NegativeTables.empty(), NegativesConfig(hierarchy=False, taxonomy=False)
-    knobs = _Knobs.of(config, negatives)
+    journeys = journeys if journeys is not None and len(tables.token_interaction) else None
+    knobs = _Knobs.of(config, negatives, journeys or JourneysConfig())
     keep = _keep_probability(corpus.counts, config.sample)
     noise = _noise_table(corpus.counts, config.ns_exponent)
     compile_seconds = _warm_up(config.dim, knobs, threads)
-    fixed = _fixed_arguments(knobs, tables)
+    fixed = _fixed_arguments(knobs, tables, *_journey_arrays(n_tokens, tables, journeys))
     numba.set_num_threads(threads)
     marks = np.zeros((threads, n_tokens), dtype=np.int64)
     stamps = np.zeros(threads, dtype=np.int64)
-    stats = np.zeros((threads, 3), dtype=np.int64)
+    stats = np.zeros((threads, 4), dtype=np.int64)
     chunks = _chunk_bounds(corpus.offsets, CHUNK_TOKENS_PER_THREAD * threads)
     n_corpus = int(corpus.offsets[-1])
     total = n_corpus * config.epochs
@@ -155,6 +167,7 @@ def train_sgns(
         positives=int(totals[0]),
         hierarchy_negatives=int(totals[1]),
         taxonomy_negatives=int(totals[2]),
+        purchase_contexts=int(totals[3]),
     )
 
 
@@ -174,9 +187,11 @@ class _Knobs:
     hierarchy_weight: float
     taxonomy_count: int
     taxonomy_weight: float
+    purchase_context: bool
+    purchase_session_weight: float
 
     @staticmethod
-    def of(config: SGNSConfig, negatives: NegativesConfig) -> _Knobs:
+    def of(config: SGNSConfig, negatives: NegativesConfig, journeys: JourneysConfig) -> _Knobs:
         return _Knobs(
             window=config.window,
             negatives=config.negatives,
@@ -185,6 +200,8 @@ class _Knobs:
             hierarchy_weight=float(negatives.hierarchy_weight),
             taxonomy_count=negatives.taxonomy_count if negatives.taxonomy else 0,
             taxonomy_weight=float(negatives.taxonomy_weight),
+            purchase_context=bool(journeys.purchase_context),
+            purchase_session_weight=float(journeys.purchase_session_weight),
         )
 
 
@@ -236,7 +253,20 @@ def _shard_bounds(offsets: np.ndarray, lo: int, hi: int, shards: int) -> np.ndar
     return np.r_[lo, cuts, hi].astype(np.int64)
 
 
-def _fixed_arguments(knobs: _Knobs, tables: NegativeTables) -> tuple[object, ...]:
+def _journey_arrays(
+    n_tokens: int, tables: NegativeTables, journeys: JourneysConfig | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per token: its interaction's weight (float32) and whether it is a purchase (bool)."""
+    if journeys is None:
+        return np.ones(n_tokens, np.float32), np.zeros(n_tokens, np.bool_)
+    by_interaction = np.array([journeys.weights[i.label] for i in Interaction], np.float32)
+    interaction = tables.token_interaction
+    return by_interaction[interaction], interaction == int(Interaction.PURCHASE)
+
+
+def _fixed_arguments(
+    knobs: _Knobs, tables: NegativeTables, token_weight: np.ndarray, token_purchase: np.ndarray
+) -> tuple[object, ...]:
     """The kernel's trailing arguments, the same for every chunk of a run."""
     return (
         _exp_table(),
@@ -253,6 +283,10 @@ def _fixed_arguments(knobs: _Knobs, tables: NegativeTables) -> tuple[object, ...
         tables.token_category,
         tables.category_offsets,
         tables.category_view_tokens,
+        knobs.purchase_context,
+        knobs.purchase_session_weight,
+        token_weight,
+        token_purchase,
     )
 
 
@@ -272,12 +306,14 @@ def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
         np.ones(1, dtype=np.uint64),
         np.zeros((1, 4), dtype=np.int64),
         np.zeros(1, dtype=np.int64),
-        np.zeros((1, 3), dtype=np.int64),
+        np.zeros((1, 4), dtype=np.int64),
         np.zeros((4, dim), dtype=np.float32),
         np.zeros((4, dim), dtype=np.float32),
         np.ones(4, dtype=np.float32),
         np.zeros(8, dtype=np.int32),
-        *_fixed_arguments(knobs, NegativeTables.toy(4)),
+        *_fixed_arguments(
+            knobs, NegativeTables.toy(4), np.ones(4, np.float32), np.zeros(4, np.bool_)
+        ),
     )
     numba.set_num_threads(threads)
     return time.perf_counter() - started
@@ -288,13 +324,15 @@ def _train_chunk(
     tokens, offsets, bounds, alpha_lo, alpha_hi, seeds, marks, stamps, stats, u, v, keep,
     noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
+    purchase_context, w_session, token_weight, token_purchase,
 ):  # fmt: skip
     for shard in prange(len(bounds) - 1):
         stamps[shard] = _train_shard(
             tokens, offsets, bounds[shard], bounds[shard + 1], alpha_lo, alpha_hi, seeds[shard],
             marks[shard], stamps[shard], stats[shard], u, v, keep, noise, exp_table, window,
             n_neg, shared, hierarchy, w_hier, tax_count, w_tax, token_item, token_interaction,
-            item_token, token_category, cat_offsets, cat_views,
+            item_token, token_category, cat_offsets, cat_views, purchase_context, w_session,
+            token_weight, token_purchase,
         )  # fmt: skip
 
 
@@ -303,6 +341,7 @@ def _train_shard(
     tokens, offsets, s_lo, s_hi, alpha_lo, alpha_hi, rng, mark, stamp, stats, u, v, keep,
     noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
+    purchase_context, w_session, token_weight, token_purchase,
 ):  # fmt: skip
     """Train sessions s_lo..s_hi; return the last session stamp used in ``mark``."""
     dim = u.shape[1]
@@ -313,6 +352,7 @@ def _train_shard(
     kept = np.empty(longest, dtype=np.int32)
     custom = np.empty(N_INTERACTIONS + tax_count, dtype=np.int32)
     drawn = np.empty(max(1, n_neg), dtype=np.int32)
+    bought = np.empty(MAX_PURCHASE_CONTEXTS, dtype=np.int32)
     total = max(1, offsets[s_hi] - offsets[s_lo])
     done = 0
     for s in range(s_lo, s_hi):
@@ -320,8 +360,16 @@ def _train_shard(
         alpha = np.float32(alpha_lo + (alpha_hi - alpha_lo) * done / total)
         done += b - a
         stamp += 1
+        session_w = np.float32(1.0)
+        n_bought = 0
         for p in range(a, b):
-            mark[tokens[p]] = stamp
+            t = tokens[p]
+            if token_purchase[t]:
+                session_w = np.float32(w_session)
+                if purchase_context and mark[t] != stamp and n_bought < MAX_PURCHASE_CONTEXTS:
+                    bought[n_bought] = t
+                    n_bought += 1
+            mark[t] = stamp
         n_kept = 0
         for p in range(a, b):
             t = tokens[p]
@@ -354,23 +402,39 @@ def _train_shard(
                 if c == i:
                     continue
                 ctx = kept[c]
+                lr = alpha * session_w * token_weight[ctx] * token_weight[target]
+                if lr == 0.0:
+                    continue
                 neu1e[:] = 0.0
-                _update(u, v, ctx, target, np.float32(1.0), alpha, neu1e, exp_table)
+                _update(u, v, ctx, target, np.float32(1.0), lr, neu1e, exp_table)
                 if not shared:
                     n_r, rng = _draw_negatives(noise, n_neg, target, rng, drawn)
                 for q in range(n_r):
-                    _update(u, v, ctx, drawn[q], np.float32(0.0), alpha, neu1e, exp_table)
+                    _update(u, v, ctx, drawn[q], np.float32(0.0), lr, neu1e, exp_table)
                 for q in range(n_h):
-                    _update(u, v, ctx, custom[q], np.float32(0.0), alpha * w_hier, neu1e,
+                    _update(u, v, ctx, custom[q], np.float32(0.0), lr * w_hier, neu1e,
                             exp_table)  # fmt: skip
                 for q in range(n_h, n_h + n_t):
-                    _update(u, v, ctx, custom[q], np.float32(0.0), alpha * w_tax, neu1e,
+                    _update(u, v, ctx, custom[q], np.float32(0.0), lr * w_tax, neu1e,
                             exp_table)  # fmt: skip
                 for k in range(dim):
                     u[ctx, k] += neu1e[k]
                 stats[0] += 1
                 stats[1] += n_h
                 stats[2] += n_t
+            for q in range(n_bought):  # the session's purchases: contexts of every position
+                goal = bought[q]
+                lr = alpha * session_w * token_weight[target] * token_weight[goal]
+                if goal == target or lr == 0.0:
+                    continue
+                neu1e[:] = 0.0
+                _update(u, v, target, goal, np.float32(1.0), lr, neu1e, exp_table)
+                n_g, rng = _draw_negatives(noise, n_neg, goal, rng, drawn)
+                for r in range(n_g):
+                    _update(u, v, target, drawn[r], np.float32(0.0), lr, neu1e, exp_table)
+                for k in range(dim):
+                    u[target, k] += neu1e[k]
+                stats[3] += 1
     return stamp
 
 

@@ -1,10 +1,10 @@
-"""The merge rule of a module (service.retrieval.fair_merge), on hand-made ranked lists."""
+"""The merge rule of a module (service.merge.fair_merge), on hand-made ranked lists."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from service.retrieval import fair_merge
+from service.merge import fair_merge
 
 
 def merged(lists: list[list[tuple[int, float]]], k: int, blocked: tuple[int, ...] = ()):
@@ -57,3 +57,43 @@ def test_k_cuts_the_last_round_by_score_and_empty_input_gives_nothing():
     assert [row for _, row, _ in merged([a, b], 3)] == [20, 10, 21]
     assert merged([[], []], 3) == []
     assert merged([], 3) == []
+
+
+def reference(lists, k, blocked):
+    """The rule as written in service/merge.py, in plain Python: (seed, position) picks."""
+    entries = []  # (seed, position, row, score, rank among the seed's unblocked entries)
+    for seed, (rows, scores) in enumerate(lists):
+        rank = 0
+        for position, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True)):
+            if row >= 0 and row not in blocked:
+                entries.append((seed, position, row, score, rank))
+                rank += 1
+    best = {}
+    for e in entries:
+        key = (e[4], -e[3], e[0])
+        if e[2] not in best or key < best[e[2]][0]:
+            best[e[2]] = (key, e)
+    credited = sorted((e for _, e in best.values()), key=lambda e: (e[0], e[1]))
+    rounds, seen = [], {}
+    for e in credited:
+        rounds.append((seen.get(e[0], 0), -e[3], e[0], e[1]))
+        seen[e[0]] = seen.get(e[0], 0) + 1
+    return [(seed, position) for _, _, seed, position in sorted(rounds)[:k]]
+
+
+def test_the_compiled_rule_agrees_with_a_plain_reading_of_it_on_random_lists():
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        lists = []
+        for _ in range(rng.integers(1, 6)):
+            n = int(rng.integers(0, 30))
+            rows = rng.choice(40, n, replace=False).astype(np.int64)
+            rows[rng.random(n) < 0.1] = -1
+            scores = np.round(rng.random(n), 1).astype(np.float32)  # ties happen
+            lists.append((rows, np.sort(scores)[::-1].copy()))
+        blocked = set(rng.choice(40, 5).tolist())
+        k = int(rng.integers(1, 60))
+        seeds, positions = fair_merge(lists, k, blocked)
+        assert list(zip(seeds.tolist(), positions.tolist(), strict=True)) == reference(
+            lists, k, blocked
+        )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import history_key
 from service.schemas import NeighborsOut
 
-from app_fixtures import items_with
+from app_fixtures import items_with, make_client
 
 
 def test_neighbors_answer_because_you_x_this_you_may_y_that(client, model):
@@ -95,6 +97,23 @@ def test_every_response_carries_a_request_id(client):
     response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert response.headers["X-Request-ID"] == "abc-123"
     assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("access_log", [True, False])
+def test_access_lines_are_json_with_the_request_id_unless_switched_off(
+    artifacts_dir, redis_url, capsys, access_log
+):
+    with make_client(artifacts_dir, redis_url, access_log=access_log) as client:
+        capsys.readouterr()
+        client.get("/healthz", headers={"X-Request-ID": "trace-42"})
+        lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    access = [x for x in lines if x["logger"] == "service.access"]
+    if access_log:
+        assert [(x["route"], x["status"], x["request_id"]) for x in access] == [
+            ("/healthz", 200, "trace-42")
+        ]
+    else:
+        assert access == []
 
 
 def test_the_openapi_schema_documents_every_route(client):
