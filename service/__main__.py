@@ -1,4 +1,8 @@
-"""``python -m service --host H --port P --workers N``: run the API under uvicorn."""
+"""``python -m service --host H --port P --workers N``: run the API under uvicorn.
+
+One worker runs uvicorn's server in this process. Several run under uvicorn's supervisor, each
+on its own SO_REUSEPORT socket (service/workers.py) so that connections spread over them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import tempfile
 import uvicorn
 
 from service.nodelay import NoDelayHttpTools
+from service.workers import ReusePortMultiprocess, reuse_port_sockets
 
 
 def main() -> None:
@@ -25,7 +30,7 @@ def main() -> None:
         for variable, prefix in shared.items():
             if not os.environ.get(variable):
                 os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
-    uvicorn.run(
+    config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
         host=args.host,
@@ -40,6 +45,11 @@ def main() -> None:
         # version holds the GIL for seconds inside hnswlib, which must not look like a hang.
         timeout_worker_healthcheck=int(os.environ.get("WORKER_HEALTHCHECK_SECONDS", "120")),
     )
+    if args.workers == 1:
+        uvicorn.Server(config).run()
+        return
+    sockets = reuse_port_sockets(args.host, args.port, args.workers, config.backlog)
+    ReusePortMultiprocess(config, sockets).run()
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def train(
 @click.option("--seed", type=int)
 @click.option("--sweep-dims", help="Comma-separated dimensions for Table 3, e.g. 25,50,75,100.")
 @click.option("--ablations/--no-ablations", default=True, show_default=True,
-              help="Retrain with the custom negatives switched off.")  # fmt: skip
+              help="Retrain per ablation: negatives off, journey extensions on.")  # fmt: skip
 @click.option("--gensim/--no-gensim", default=True, show_default=True,
               help="gensim Word2Vec reference (needs the bench extra).")  # fmt: skip
 @click.option("--gensim-runs", type=click.IntRange(1), default=1, show_default=True,

@@ -157,15 +157,23 @@ def _table3(ev: Evaluation, k: int) -> str:
 
 
 def _ablations(ev: Evaluation, k: int) -> str:
-    out = [f"## Ablations of the custom negatives (hit rate@{k}, %, all pairs)\n"]
-    out += ["| variant | model | " + " | ".join(_T) + " |", "| --- | --- |" + " ---: |" * len(_T)]
+    ks = [x for x in (50, k) if x in ev.ks] or [k]
+    out = [
+        "## Ablations: the custom negatives, and the blog's journey extensions (%, all pairs)\n",
+        "Each variant retrains the pair model with the main config plus its change "
+        "(`trainer/evaluation/run.py` ABLATIONS).\n",
+    ]
+    heads = [f"{t} @{x}" for t in _T for x in ks] + ["coverage"]
+    out += ["| variant | model | " + " | ".join(heads) + " |"]
+    out.append("| --- | --- |" + " ---: |" * len(heads))
     main: dict[str, ModelResult] = {
         n: ev.models[n] for n in ("view-interaction", "cart-interaction") if n in ev.models
     }
-    for variant, models in {"paper's negatives (main)": main, **ev.ablations}.items():
+    for variant, models in {"main config": main, **ev.ablations}.items():
         for name, r in models.items():
-            cells = " | ".join(_pct(r.hit.hit_rate[t][k]) for t in _T)
-            out.append(f"| {variant} | {name} | {cells} |")
+            cells = [_pct(r.hit.hit_rate[t][x]) for t in _T for x in ks]
+            cells.append(_pct(r.coverage.items))
+            out.append(f"| {variant} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
 

@@ -48,11 +48,23 @@ from trainer.vocab import encode_items, item_categories
 
 log = logging.getLogger("trainer.evaluation")
 
-ABLATIONS: dict[str, dict[str, bool]] = {
-    "hierarchy off": {"hierarchy": False},
-    "taxonomy off": {"taxonomy": False},
-    "both off": {"hierarchy": False, "taxonomy": False},
+JOURNEY_WEIGHTS = {"view": 1.0, "favorite": 1.25, "cart": 1.5, "purchase": 2.0}
+ABLATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "hierarchy off": {"negatives": {"hierarchy": False}},
+    "taxonomy off": {"negatives": {"taxonomy": False}},
+    "both off": {"negatives": {"hierarchy": False, "taxonomy": False}},
+    # the blog's extensions (trainer/config.py JourneysConfig), alone and together
+    "+ purchase context": {"journeys": {"purchase_context": True}},
+    "+ weights": {"journeys": {"weights": JOURNEY_WEIGHTS, "purchase_session_weight": 2.0}},
+    "+ both journeys": {
+        "journeys": {
+            "purchase_context": True,
+            "weights": JOURNEY_WEIGHTS,
+            "purchase_session_weight": 2.0,
+        }
+    },
 }
+"""Variants of the main config retrained for the ablation table: section → field overrides."""
 MATRIX_TARGETS: tuple[Interaction | None, ...] = (*Interaction, None)  # None: "any"
 SAMPLE_PER_INTERACTION = 500  # pair vectors per interaction in the figure-2 projection
 
@@ -174,9 +186,9 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
             dims[dim] = sweep_dim(dim, split, models, results, scorer, config, options)
     ablations: dict[str, dict[str, ModelResult]] = {}
     if options.ablations:
-        for variant, switches in ABLATIONS.items():
+        for variant, overrides in ABLATIONS.items():
             with _timed(timings, f"ablation {variant}"):
-                ablations[variant] = ablate(switches, split, event_log, scorer, config, options)
+                ablations[variant] = ablate(overrides, split, event_log, scorer, config, options)
     timings["total"] = time.perf_counter() - started
     return Evaluation(
         title=f"Offline evaluation of {events.name}",
@@ -310,15 +322,15 @@ def sweep_dim(
 
 
 def ablate(
-    switches: dict[str, bool],
+    overrides: dict[str, dict[str, Any]],
     split: Split,
     event_log: EventLog,
     scorer: Scorer,
     config: TrainConfig,
     options: EvalOptions,
 ) -> dict[str, ModelResult]:
-    """The pair model retrained with some of the paper's custom negatives switched off."""
-    cfg = config.with_overrides({"negatives": dict(switches)})
+    """The pair model retrained with ``overrides`` (negatives off, journey extensions on)."""
+    cfg = config.with_overrides(overrides)
     cfg = cfg.model_copy(update={"no_interaction": False})
     models = fit(split.train, cfg, options.progress)
     pair_emb, _ = embeddings_of(models, event_log)
