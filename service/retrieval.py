@@ -81,7 +81,7 @@ class _Ranked:
     """One seed's neighbours, best first: item rows, scores, and the target each came from."""
 
     seed: str
-    rows: np.ndarray  # int64 item rows, distinct, no padding
+    rows: np.ndarray  # item rows, distinct, no padding
     scores: np.ndarray  # float32
     source: np.ndarray  # int64 position in ``labels`` of each neighbour's target
     labels: list[str | None]  # target interaction labels (None: the item index)
