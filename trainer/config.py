@@ -7,11 +7,18 @@ the defaults below, then a TOML file (same section names), then command-line fla
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from contracts.artifacts import ITEM_INDEX
 from contracts.interactions import LABELS, Interaction
@@ -32,11 +39,36 @@ class DataConfig(_Section):
     on_bad_rows: Literal["skip", "fail"] = "skip"  # skip: count, report, go on
     since: datetime | None = None  # keep events at or after this instant
     until: datetime | None = None  # keep events strictly before this instant
+    # The blog's seasonal window: also keep the same calendar window one year earlier, extended
+    # by this many days (a December model also learns from last December and January). Needs
+    # since and until.
+    previous_year_days: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _season_needs_a_window(self) -> DataConfig:
+        if self.previous_year_days is not None and (self.since is None or self.until is None):
+            raise ValueError("previous_year_days needs since and until (the window it repeats)")
+        return self
+
+    def previous_year_window(self) -> tuple[datetime, datetime] | None:
+        """[since, until + previous_year_days) one calendar year earlier, if asked for."""
+        if self.previous_year_days is None or self.since is None or self.until is None:
+            return None
+        lookahead = timedelta(days=self.previous_year_days)
+        return _year_before(self.since), _year_before(self.until) + lookahead
 
     @field_validator("interaction_map")
     @classmethod
     def _canonical_targets(cls, value: dict[str, str]) -> dict[str, str]:
         return {k: Interaction.parse(v).label for k, v in value.items()}
+
+
+def _year_before(moment: datetime) -> datetime:
+    """The same calendar instant a year earlier (29 February → 28 February)."""
+    try:
+        return moment.replace(year=moment.year - 1)
+    except ValueError:
+        return moment.replace(year=moment.year - 1, day=28)
 
 
 class SessionConfig(_Section):

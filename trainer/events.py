@@ -253,6 +253,8 @@ class _Builder:
         self.adapter = adapter
         self.codes = adapter.interaction_codes(config.interaction_map)
         self.since, self.until = _seconds(config.since), _seconds(config.until)
+        season = config.previous_year_window()
+        self.season = None if season is None else (_seconds(season[0]), _seconds(season[1]))
         self.ids = {c: _Interner() for c in _ID_COLUMNS}
         self.interaction, self.timestamp = _Growing(np.int8), _Growing(np.int64)
         self.rows = 0  # rows the reader produced so far, blank ones included (for line numbers)
@@ -303,10 +305,14 @@ class _Builder:
         stamp = text.get("timestamp", pa.nulls(n, pa.string()))
         secs, ok = adapters.decode_timestamps(stamp, self.adapter.timestamp_unit)
         flag(~ok, "bad", "unparsable timestamp")
+        outside = np.zeros(n, bool)
         if self.since is not None:
-            flag(secs < self.since, "window", "")
+            outside |= secs < self.since
         if self.until is not None:
-            flag(secs >= self.until, "window", "")
+            outside |= secs >= self.until
+        if self.season is not None:
+            outside &= (secs < self.season[0]) | (secs >= self.season[1])
+        flag(outside, "window", "")
         self._count(why, reasons, given)
         keep = why == 0
         mask = None if keep.all() else pa.array(keep)

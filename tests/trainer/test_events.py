@@ -244,6 +244,29 @@ def test_since_and_until_drop_rows_outside_the_window(tmp_path: Path) -> None:
     assert log.report.out_of_window == 2 and log.report.bad.total == 0
 
 
+def test_the_seasonal_window_adds_the_same_weeks_of_the_year_before(tmp_path: Path) -> None:
+    day, year = 86400, 365 * 86400  # 2016-11-25 → 2017-11-25: no 29 February in between
+    rows = [
+        ("u", "i1", "view", T0 - year - day, "c"),  # a day before last year's window
+        ("u", "i2", "view", T0 - year + 60, "c"),  # in last year's window
+        ("u", "i3", "view", T0 - year + 15 * day, "c"),  # after it, within the 10 extra days
+        ("u", "i4", "view", T0 - year + 18 * day, "c"),  # past the extra days
+        ("u", "i5", "view", T0 + 60, "c"),  # in this year's window
+        ("u", "i6", "view", T0 + 8 * day, "c"),  # after this year's window: out
+    ]
+    window = {
+        "since": datetime.fromtimestamp(T0, UTC),
+        "until": datetime.fromtimestamp(T0 + 7 * day, UTC),
+    }
+    path = write(tmp_path / "e.csv", csv_text(rows))
+    log = load(path, **window, previous_year_days=10)
+    assert [e[1] for e in decoded(log)] == ["i2", "i3", "i5"]
+    assert log.report.out_of_window == 3
+    assert [e[1] for e in decoded(load(path, **window))] == ["i5"]
+    with pytest.raises(ValueError, match="needs since and until"):
+        DataConfig(previous_year_days=10, since=window["since"])
+
+
 def test_taobao_reads_the_original_headerless_file_and_a_copy_with_header(tmp_path: Path) -> None:
     rows = [("1", "2268318", "2520377", "pv", T0), ("1", "2333346", "2520771", "buy", T0 + 5)]
     plain = write(tmp_path / "UserBehavior.csv", csv_text(rows, header=""))
