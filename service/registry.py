@@ -138,5 +138,6 @@ def _publish_metrics(model: Model) -> None:
     metrics.MODEL_INFO.labels(model.version).set(1)
     metrics.MODEL_CREATED.set(model.manifest.created_at.timestamp())
     metrics.MODEL_LOAD_SECONDS.set(model.load_seconds)
+    metrics.INDEX_SIZE.clear()  # a version (or LIVE_INDEXES) may have fewer indexes
     for name, size in model.index_sizes().items():
         metrics.INDEX_SIZE.labels(name).set(size)
