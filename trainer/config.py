@@ -7,9 +7,10 @@ the defaults below, then a TOML file (same section names), then command-line fla
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -22,6 +23,8 @@ from pydantic import (
 
 from contracts.artifacts import ITEM_INDEX
 from contracts.interactions import LABELS, Interaction
+
+T = TypeVar("T", int, float)
 
 
 class _Section(BaseModel):
@@ -63,6 +66,16 @@ class DataConfig(_Section):
         return {k: Interaction.parse(v).label for k, v in value.items()}
 
 
+def _per_interaction(
+    value: dict[str, Any], cast: Callable[[Any], T], minimum: T, what: str
+) -> dict[str, T]:
+    """Every canonical interaction → its value in ``value`` (names parsed), else 1."""
+    parsed = {Interaction.parse(k).label: cast(v) for k, v in value.items()}
+    if any(v < minimum for v in parsed.values()):
+        raise ValueError(f"{what} values must be >= {minimum}")
+    return {label: parsed.get(label, cast(1)) for label in LABELS}
+
+
 def _year_before(moment: datetime) -> datetime:
     """The same calendar instant a year earlier (29 February → 28 February)."""
     try:
@@ -95,10 +108,7 @@ class VocabConfig(_Section):
     @field_validator("min_count")
     @classmethod
     def _all_interactions(cls, value: dict[str, int]) -> dict[str, int]:
-        parsed = {Interaction.parse(k).label: int(v) for k, v in value.items()}
-        if any(v < 1 for v in parsed.values()):
-            raise ValueError("min_count values must be >= 1")
-        return {label: parsed.get(label, 1) for label in LABELS}
+        return _per_interaction(value, int, 1, "min_count")
 
 
 class SGNSConfig(_Section):
@@ -182,10 +192,7 @@ class JourneysConfig(_Section):
     @field_validator("weights")
     @classmethod
     def _every_interaction(cls, value: dict[str, float]) -> dict[str, float]:
-        parsed = {Interaction.parse(k).label: float(v) for k, v in value.items()}
-        if any(v < 0 for v in parsed.values()):
-            raise ValueError("interaction weights must be >= 0")
-        return {label: parsed.get(label, 1.0) for label in LABELS}
+        return _per_interaction(value, float, 0.0, "interaction weight")
 
     @property
     def active(self) -> bool:
