@@ -100,3 +100,17 @@ def test_top_k_search_ranks_equal_scores_lower_row_first():
     vectors = np.repeat(np.eye(4, dtype=np.float32), 3, axis=0)
     labels, _ = TopKSearch(vectors, "ip").query(np.array([[0, 0, 1, 0]], np.float32), 3)
     assert labels.tolist() == [[6, 7, 8]]
+
+
+def test_a_cold_item_is_searched_with_its_categorys_mean_and_is_never_a_candidate():
+    # view rows: item 0 (1, 0), item 1 (0.9, 0.1), item 2 (0, 1), item 3 (-1, 0); items 5 and 6
+    # have no row: 5 is in item 3's category, 6 has no category
+    category = np.array([0, 0, 1, 2, 1, 2, -1])
+    plain = EmbeddingGenerator(WORLD, 7, Interaction.VIEW, Interaction.VIEW, "cosine")
+    cold = EmbeddingGenerator(
+        WORLD, 7, Interaction.VIEW, Interaction.VIEW, "cosine", cold_category=category
+    )
+    query = np.array([0, 5, 6])
+    assert plain.candidates(query, k=2).items.tolist() == [[1, 2], [-1, -1], [-1, -1]]
+    # item 5 is searched with category 2's mean, item 3's vector (-1, 0): nearest item 3
+    assert cold.candidates(query, k=2).items.tolist() == [[1, 2], [3, 2], [-1, -1]]

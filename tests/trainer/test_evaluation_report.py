@@ -20,7 +20,7 @@ from trainer.synth import SynthConfig, generate, write_events
 TINY = ["--dim", "16", "--epochs", "1", "--threads", "2", "--no-progress"]
 MODELS = {
     "view-interaction", "cart-interaction", "no-interaction", "co-purchase", "popular",
-    "popular-in-category",
+    "popular-in-category", "view-interaction + cold items", "no-interaction + cold items",
 }  # fmt: skip
 TARGETS = {"view", "cart", "purchase"}
 KS = {"10", "25", "50", "100", "200"}

@@ -108,6 +108,11 @@ class EmbeddingGenerator:
     rows (one interaction, the "you may Y that", or None for all of a model's rows, the paper's
     figure 2, where an item's best row stands for it). ``cosine`` compares input vectors,
     ``inner_product`` an input with output vectors (the paper's eq. 1).
+
+    ``cold_category`` (category code per item code, -1 for none) turns on cold items (issue 6):
+    a query item without a query row but with a category is searched with the mean of its
+    category's unit query vectors, so it has neighbours and can be a seed. It is never a
+    candidate itself.
     """
 
     def __init__(
@@ -120,11 +125,14 @@ class EmbeddingGenerator:
         search: SearchKind = "exact",
         index_config: IndexConfig | None = None,
         threads: int = 0,
+        cold_category: np.ndarray | None = None,
     ) -> None:
         query_rows = embeddings.rows(query_interaction)
         self._query_row = np.full(n_items, -1, dtype=np.int64)
         self._query_row[embeddings.item[query_rows]] = query_rows
         self._queries = embeddings.input
+        if cold_category is not None:
+            self._add_cold_queries(cold_category, query_rows, embeddings)
         stored_rows = embeddings.rows(target)
         self._stored_item = embeddings.item[stored_rows]
         self._per_item = int(np.bincount(self._stored_item).max()) if len(stored_rows) else 1
@@ -132,6 +140,26 @@ class EmbeddingGenerator:
         self._index = _index(
             vectors[stored_rows], SPACES[similarity], search, index_config, threads
         )
+
+    def _add_cold_queries(
+        self, category: np.ndarray, query_rows: np.ndarray, embeddings: Embeddings
+    ) -> None:
+        """Query rows for items without one: their category's mean unit query vector."""
+        row_category = category[embeddings.item[query_rows]]
+        known = row_category >= 0
+        vectors = self._queries[query_rows[known]]
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        n_categories = int(category.max()) + 1 if len(category) else 0
+        sums = np.zeros((n_categories, self._queries.shape[1]), np.float64)
+        np.add.at(sums, row_category[known], unit)
+        has_vector = np.bincount(row_category[known], minlength=n_categories) > 0
+        cold = np.flatnonzero((self._query_row < 0) & (category >= 0))
+        cold = cold[has_vector[category[cold]]]
+        means = sums[has_vector].astype(np.float32)
+        row_of_category = np.full(n_categories, -1, np.int64)
+        row_of_category[has_vector] = len(self._queries) + np.arange(len(means))
+        self._queries = np.concatenate([self._queries, means])
+        self._query_row[cold] = row_of_category[category[cold]]
 
     def candidates(self, query: np.ndarray, k: int, progress: bool = False) -> Candidates:
         query = np.unique(np.asarray(query, dtype=np.int64))

@@ -3,10 +3,10 @@
 ``python -m trainer evaluate --artifacts DIR [--version V] --events TEST_LOG --report OUT``
 reads the version exactly as the service would (verified manifest, ``items.tsv``,
 ``tokens.npy``, embeddings, ``popular.json``) and scores the generators it can rebuild from
-those files: view-interaction, cart-interaction, no-interaction, popular and
-popular-in-category (``popular.json`` keeps ``popular.top_per_category`` items per category, so
-that list may be shorter than K), plus the X→Y matrix. Co-purchase needs the training events
-and is not rebuilt.
+those files: view-interaction, cart-interaction, no-interaction, the view and no-interaction
+models with cold items, popular and popular-in-category (``popular.json`` keeps
+``popular.top_per_category`` items per category, so that list may be shorter than K), plus the
+X→Y matrix. Co-purchase needs the training events and is not rebuilt.
 
 The test sessions are those of TEST_LOG that start in its last ``--test-days`` days **and**
 after the version's training data ended (``manifest.data.time_range``), so a log that overlaps
@@ -27,9 +27,9 @@ from trainer.config import DataConfig, TrainConfig
 from trainer.evaluation.generators import Embeddings, RankedListGenerator
 from trainer.evaluation.metrics import build_test_pairs
 from trainer.evaluation.results import Evaluation, ModelResult
-from trainer.evaluation.run import EvalOptions, Scorer, interaction_matrix
+from trainer.evaluation.run import COLD_ITEMS, COLD_VIEW, EvalOptions, Scorer, interaction_matrix
 from trainer.evaluation.split import holdout
-from trainer.events import load_events
+from trainer.events import EventLog, load_events
 from trainer.vocab import item_categories
 
 
@@ -79,6 +79,14 @@ def evaluate_version(
             None,
         )
         models["no-interaction"] = scorer.score(scorer.embedding(item_emb, config, None))
+    category = _categories(log, catalog.item_category, item_code, len(codes))
+    models[COLD_VIEW] = scorer.score(
+        scorer.embedding(pair_emb, config, Interaction.VIEW, cold_category=category)
+    )
+    if artifacts.ITEMS_IN in manifest.files:
+        models[COLD_ITEMS] = scorer.score(
+            scorer.embedding(item_emb, config, None, cold_category=category)
+        )
     k = max(options.ks)
     overall = _ranked([popular["overall"]], codes, k)
     models["popular"] = scorer.score(RankedListGenerator(overall, None))
@@ -122,3 +130,16 @@ def _ranked(lists: list[list[dict[str, object]]], codes: dict[str, int], k: int)
         items = [codes[str(e["item_id"])] for e in entries[: k + 1]]
         table[row, : len(items)] = items
     return table
+
+
+def _categories(
+    log: EventLog, trained: list[str | None], item_code: np.ndarray, n_codes: int
+) -> np.ndarray:
+    """A category code per item code: the version's category for its items, else the log's."""
+    code = {str(c): i for i, c in enumerate(log.category_ids)}
+    category = np.full(n_codes, -1, dtype=np.int64)
+    category[: len(log.item_ids)] = item_categories(log)
+    for row, name in enumerate(trained):
+        if name is not None:
+            category[item_code[row]] = code.setdefault(str(name), len(code))
+    return category

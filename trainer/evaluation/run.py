@@ -48,6 +48,7 @@ from trainer.vocab import encode_items, item_categories
 
 log = logging.getLogger("trainer.evaluation")
 
+COLD_VIEW, COLD_ITEMS = "view-interaction + cold items", "no-interaction + cold items"
 JOURNEY_WEIGHTS = {"view": 1.0, "favorite": 1.25, "cart": 1.5, "purchase": 2.0}
 ABLATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "hierarchy off": {"negatives": {"hierarchy": False}},
@@ -130,6 +131,7 @@ class Scorer:
         config: TrainConfig,
         query: Interaction | None,
         target: Interaction | None = None,
+        cold_category: np.ndarray | None = None,
     ) -> EmbeddingGenerator:
         return EmbeddingGenerator(
             embeddings,
@@ -140,6 +142,7 @@ class Scorer:
             self.options.search,
             config.index,
             config.sgns.threads,
+            cold_category,
         )
 
 
@@ -166,6 +169,13 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
         if item_emb is not None:
             generator = scorer.embedding(item_emb, config, None)
             results["no-interaction"] = scorer.score(generator, train_s["items"])
+        # cold items: a test item unknown to the model is searched with its category's mean
+        category = item_categories(event_log)
+        generator = scorer.embedding(pair_emb, config, Interaction.VIEW, cold_category=category)
+        results[COLD_VIEW] = scorer.score(generator, train_s["pairs"])
+        if item_emb is not None:
+            generator = scorer.embedding(item_emb, config, None, cold_category=category)
+            results[COLD_ITEMS] = scorer.score(generator, train_s["items"])
         results.update(baselines(split, event_log, scorer, config, options))
     notes: list[str] = []
     check = None
