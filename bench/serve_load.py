@@ -11,8 +11,9 @@
    0-3 carts from carted items, 0-2 purchases, newest first), and ``python -m service
    --workers 2`` as a subprocess (RELOAD_INTERVAL_SECONDS=1, default INFO logging).
 2. An open-loop load generator in a separate process (asyncio on raw HTTP/1.1 keep-alive
-   sockets: a request is sent at its scheduled time whatever the state of earlier ones, and its
-   latency counts from that time, so queueing is never hidden) steps the rate through
+   sockets, requests rotated over a pool of ``POOL`` connections: a request is sent at its
+   scheduled time whatever the state of earlier ones, and its latency counts from that time,
+   so queueing is never hidden) steps the rate through
    ``--rates`` until p99 exceeds ``--stop-p99-ms``, a request fails, or the achieved rate falls
    5% short. Each step reports the achieved rate, p50/p95/p99, errors, the CPU per request of
    the workers and of the generator, and the server-side means of /metrics (request, Redis
@@ -73,6 +74,10 @@ RATES = (50, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000)
 GOAL_P99_MS = 10.0
 K = 100
 MAX_CONNECTIONS = 512
+POOL = 32
+"""Connections the generator keeps open and rotates requests over, oldest idle first, as the
+homepage backend's many instances would: reusing only the latest idle connection (LIFO) puts a
+low-rate load on one or two connections, hence on one worker (docs/benchmarks.md "Serving")."""
 IDLE_SECONDS = 3.0
 """Keep-alive connections idle longer are closed, not reused: uvicorn closes them after 5 s."""
 CANDIDATES_PATH = "/v1/users/{user_id}/candidates"
@@ -503,11 +508,11 @@ async def _open_loop(
         conn = None
         try:
             async with asyncio.timeout_at(due + timeout):
-                while idle and idle[-1][2] < loop.time() - IDLE_SECONDS:
-                    idle.pop()[1].close()
+                while idle and idle[0][2] < loop.time() - IDLE_SECONDS:
+                    idle.pop(0)[1].close()
                     opened -= 1
-                if idle:
-                    conn = idle.pop()[:2]
+                if idle and opened >= POOL:
+                    conn = idle.pop(0)[:2]  # the longest idle: requests rotate over the pool
                 elif opened >= MAX_CONNECTIONS:
                     raise ConnectionRefusedError("generator connection cap")
                 else:

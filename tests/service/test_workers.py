@@ -1,20 +1,30 @@
-"""``python -m service --workers 2``: connections spread over both workers, each on its own
-SO_REUSEPORT socket, and a killed worker is replaced on its socket (service/workers.py)."""
+"""``python -m service --workers 2`` as deployed: connections spread over both workers, each on
+its own SO_REUSEPORT socket (service/workers.py), a killed worker is replaced on its socket, and
+the whole contract holds end to end: events in, explained candidates out, a new version
+published and served by both workers without a failed request."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import free_port
+
+from contracts.interactions import Interaction
+
+from app_fixtures import items_with
 
 CONNECTIONS = 64
 
@@ -26,7 +36,7 @@ def service(artifacts_dir: Path, redis_url: str, tmp_path: Path) -> Iterator[tup
     env = os.environ | {
         "ARTIFACTS_DIR": str(artifacts_dir),
         "REDIS_URL": redis_url,
-        "RELOAD_INTERVAL_SECONDS": "0",
+        "RELOAD_INTERVAL_SECONDS": "0.5",
         "ACCESS_LOG": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
@@ -131,3 +141,59 @@ def test_a_killed_worker_is_replaced_on_its_own_socket(service):
     conns = open_connections(port, CONNECTIONS)
     for conn in conns:
         conn.close()
+
+
+def call(port: int, method: str, path: str, body: object = None) -> tuple[int, Any, dict]:
+    """(status, headers (case-insensitive), JSON body) of one request on a new connection."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, method=method,
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, r.headers, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, {}
+
+
+def test_events_in_candidates_out_and_a_new_version_served_without_a_failure(
+    service, trained, artifacts_dir, model
+):
+    port, _ = service
+    viewed = items_with(model, Interaction.VIEW)[:4]
+    carted = items_with(model, Interaction.CART)[4:6]
+    events = [{"user_id": "eve", "item_id": i, "interaction": "view"} for i in viewed]
+    events += [{"user_id": "eve", "item_id": i, "interaction": "cart"} for i in carted]
+    status, _, accepted = call(port, "POST", "/v1/events", {"events": events})
+    assert (status, accepted["accepted"]) == (202, 6)
+    status, headers, body = call(port, "GET", "/v1/users/eve/candidates?k=10")
+    assert status == 200 and headers.get("X-Model-Version") == body["model_version"]
+    assert body["model_version"] == trained.version
+    modules = {m["name"]: m for m in body["modules"]}
+    assert set(modules) == {"viewed", "carted"}
+    for name, seeds in (("viewed", viewed), ("carted", carted)):
+        assert sorted(modules[name]["seeds"]) == sorted(seeds)
+        assert modules[name]["candidates"]
+        assert {c["because"]["item_id"] for c in modules[name]["candidates"]} <= set(seeds)
+
+    stop, outcomes = threading.Event(), []
+
+    def hammer() -> None:
+        while not stop.is_set():
+            code, headers, _ = call(port, "GET", "/v1/users/eve/candidates?k=10")
+            outcomes.append((code, headers.get("X-Model-Version")))
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        new = trained.publish_another(artifacts_dir)  # trains and moves CURRENT
+        # both workers swap: a long run of answers from the new version only
+        wait_until(lambda: [v for _, v in outcomes[-40:]] == [new] * 40, 180)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert {code for code, _ in outcomes} == {200}
+    assert {v for _, v in outcomes} == {trained.version, new}
