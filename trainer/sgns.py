@@ -189,6 +189,7 @@ class _Knobs:
     taxonomy_weight: float
     purchase_context: bool
     purchase_session_weight: float
+    weighted: bool  # some interaction weight is not 1: look weights up per pair
 
     @staticmethod
     def of(config: SGNSConfig, negatives: NegativesConfig, journeys: JourneysConfig) -> _Knobs:
@@ -202,6 +203,7 @@ class _Knobs:
             taxonomy_weight=float(negatives.taxonomy_weight),
             purchase_context=bool(journeys.purchase_context),
             purchase_session_weight=float(journeys.purchase_session_weight),
+            weighted=any(w != 1.0 for w in journeys.weights.values()),
         )
 
 
@@ -285,6 +287,7 @@ def _fixed_arguments(
         tables.category_view_tokens,
         knobs.purchase_context,
         knobs.purchase_session_weight,
+        knobs.weighted,
         token_weight,
         token_purchase,
     )
@@ -324,7 +327,7 @@ def _train_chunk(
     tokens, offsets, bounds, alpha_lo, alpha_hi, seeds, marks, stamps, stats, u, v, keep,
     noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
-    purchase_context, w_session, token_weight, token_purchase,
+    purchase_context, w_session, weighted, token_weight, token_purchase,
 ):  # fmt: skip
     for shard in prange(len(bounds) - 1):
         stamps[shard] = _train_shard(
@@ -332,7 +335,7 @@ def _train_chunk(
             marks[shard], stamps[shard], stats[shard], u, v, keep, noise, exp_table, window,
             n_neg, shared, hierarchy, w_hier, tax_count, w_tax, token_item, token_interaction,
             item_token, token_category, cat_offsets, cat_views, purchase_context, w_session,
-            token_weight, token_purchase,
+            weighted, token_weight, token_purchase,
         )  # fmt: skip
 
 
@@ -341,7 +344,7 @@ def _train_shard(
     tokens, offsets, s_lo, s_hi, alpha_lo, alpha_hi, rng, mark, stamp, stats, u, v, keep,
     noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
-    purchase_context, w_session, token_weight, token_purchase,
+    purchase_context, w_session, weighted, token_weight, token_purchase,
 ):  # fmt: skip
     """Train sessions s_lo..s_hi; return the last session stamp used in ``mark``."""
     dim = u.shape[1]
@@ -402,7 +405,9 @@ def _train_shard(
                 if c == i:
                     continue
                 ctx = kept[c]
-                lr = alpha * session_w * token_weight[ctx] * token_weight[target]
+                lr = alpha * session_w
+                if weighted:
+                    lr *= token_weight[ctx] * token_weight[target]
                 if lr == 0.0:
                     continue
                 neu1e[:] = 0.0
@@ -424,7 +429,9 @@ def _train_shard(
                 stats[2] += n_t
             for q in range(n_bought):  # the session's purchases: contexts of every position
                 goal = bought[q]
-                lr = alpha * session_w * token_weight[target] * token_weight[goal]
+                lr = alpha * session_w
+                if weighted:
+                    lr *= token_weight[target] * token_weight[goal]
                 if goal == target or lr == 0.0:
                     continue
                 neu1e[:] = 0.0
