@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,30 @@ from typing import Any
 import click
 
 from trainer.config import ConfigError, TrainConfig, load_config
+
+ADAPTERS = ["canonical", "taobao", "rees46", "retailrocket"]
+
+
+def config_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The flags ``train`` and ``evaluate`` share: config file, data reading, SGNS basics."""
+    options = [
+        click.option("--config", "config_path",
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="TOML config; flags override it."),
+        click.option("--adapter", type=click.Choice(ADAPTERS),
+                     help="Read a public dataset in its original format."),
+        click.option("--format", "fmt", type=click.Choice(["auto", "csv", "parquet", "jsonl"])),
+        click.option("--map", "mapping", multiple=True, metavar="NAME=INTERACTION",
+                     help="Map a dataset's interaction name to a canonical one (repeatable)."),
+        click.option("--on-bad-rows", type=click.Choice(["skip", "fail"])),
+        click.option("--threads", type=click.IntRange(0), help="0 = all cores; 1 = reproducible."),
+        click.option("--epochs", type=click.IntRange(1)),
+        click.option("--dim", type=click.IntRange(2, 1024)),
+        click.option("--seed", type=int),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @click.group()
@@ -72,67 +97,23 @@ def synth(out: Path, users: int, items: int, categories: int, days: int, seed: i
     required=True,
     help="Artifact directory; a new version is published and CURRENT moved.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TOML config; flags override it.",
-)
-@click.option(
-    "--adapter",
-    type=click.Choice(["canonical", "taobao", "rees46", "retailrocket"]),
-    help="Read a public dataset in its original format.",
-)
-@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "parquet", "jsonl"]))
-@click.option(
-    "--map",
-    "mapping",
-    multiple=True,
-    metavar="NAME=INTERACTION",
-    help="Map a dataset's interaction name to a canonical one (repeatable).",
-)
-@click.option("--on-bad-rows", type=click.Choice(["skip", "fail"]))
+@config_options
 @click.option("--since", type=click.DateTime(), help="Keep events at or after (UTC).")
 @click.option("--until", type=click.DateTime(), help="Keep events before (UTC).")
-@click.option("--threads", type=click.IntRange(0), help="0 = all cores; 1 = reproducible.")
-@click.option("--epochs", type=click.IntRange(1))
-@click.option("--dim", type=click.IntRange(2, 1024))
-@click.option("--seed", type=int)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def train(
     events: Path,
     artifacts: Path,
-    config_path: Path | None,
-    adapter: str | None,
-    fmt: str | None,
-    mapping: tuple[str, ...],
-    on_bad_rows: str | None,
     since: datetime | None,
     until: datetime | None,
-    threads: int | None,
-    epochs: int | None,
-    dim: int | None,
-    seed: int | None,
     no_progress: bool,
+    **options: Any,
 ) -> None:
     """Train on an event log and publish a new version; print its id last."""
     from trainer.events import BadRowsError, EventLogError
     from trainer.pipeline import train as run
 
-    config = _config(
-        config_path,
-        {
-            "data": {
-                "adapter": adapter,
-                "format": fmt,
-                "on_bad_rows": on_bad_rows,
-                "since": since,
-                "until": until,
-                "interaction_map": _mapping(mapping) or None,
-            },
-            "sgns": {"threads": threads, "epochs": epochs, "dim": dim, "seed": seed},
-        },
-    )
+    config = _config(**options, data={"since": since, "until": until})
     try:
         version = run(events, artifacts, config, progress=not no_progress)
     except (BadRowsError, EventLogError, ValueError) as exc:
@@ -157,30 +138,12 @@ def train(
 @click.option("--test-days", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Test window, counted back from the last event.")  # fmt: skip
 @click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TOML config; flags override it.",
-)
-@click.option(
     "--artifacts",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Evaluate this published artifact directory instead of training.",
 )
 @click.option("--version", help="With --artifacts: the version (default: CURRENT).")
-@click.option(
-    "--adapter",
-    type=click.Choice(["canonical", "taobao", "rees46", "retailrocket"]),
-    help="Read a public dataset in its original format.",
-)
-@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "parquet", "jsonl"]))
-@click.option("--map", "mapping", multiple=True, metavar="NAME=INTERACTION",
-              help="Map a dataset's interaction name to a canonical one (repeatable).")  # fmt: skip
-@click.option("--on-bad-rows", type=click.Choice(["skip", "fail"]))
-@click.option("--threads", type=click.IntRange(0), help="0 = all cores; 1 = reproducible.")
-@click.option("--epochs", type=click.IntRange(1))
-@click.option("--dim", type=click.IntRange(2, 1024))
-@click.option("--seed", type=int)
+@config_options
 @click.option("--sweep-dims", help="Comma-separated dimensions for Table 3, e.g. 25,50,75,100.")
 @click.option("--ablations/--no-ablations", default=True, show_default=True,
               help="Retrain per ablation: negatives off, journey extensions on.")  # fmt: skip
@@ -198,17 +161,8 @@ def evaluate(
     events: Path,
     report_dir: Path,
     test_days: float,
-    config_path: Path | None,
     artifacts: Path | None,
     version: str | None,
-    adapter: str | None,
-    fmt: str | None,
-    mapping: tuple[str, ...],
-    on_bad_rows: str | None,
-    threads: int | None,
-    epochs: int | None,
-    dim: int | None,
-    seed: int | None,
     sweep_dims: str | None,
     ablations: bool,
     gensim: bool,
@@ -216,6 +170,7 @@ def evaluate(
     copurchase_window_hours: float | None,
     search: str,
     no_progress: bool,
+    **config_flags: Any,
 ) -> None:
     """Offline evaluation: hit rate, coverage and baselines on a later window (see
     docs/evaluation.md); prints the path of metrics.json last."""
@@ -227,18 +182,7 @@ def evaluate(
     from trainer.evaluation.split import SplitError
     from trainer.events import BadRowsError, EventLogError
 
-    config = _config(
-        config_path,
-        {
-            "data": {
-                "adapter": adapter,
-                "format": fmt,
-                "on_bad_rows": on_bad_rows,
-                "interaction_map": _mapping(mapping) or None,
-            },
-            "sgns": {"threads": threads, "epochs": epochs, "dim": dim, "seed": seed},
-        },
-    )
+    config = _config(**config_flags)
     options = EvalOptions(
         test_days=test_days,
         sweep_dims=_dims(sweep_dims),
@@ -280,9 +224,31 @@ def _dims(text: str | None) -> tuple[int, ...]:
     return dims
 
 
-def _config(path: Path | None, overrides: dict[str, dict[str, Any]]) -> TrainConfig:
+def _config(
+    config_path: Path | None,
+    adapter: str | None,
+    fmt: str | None,
+    mapping: tuple[str, ...],
+    on_bad_rows: str | None,
+    threads: int | None,
+    epochs: int | None,
+    dim: int | None,
+    seed: int | None,
+    data: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """The TOML config (or the defaults) with the flags of ``config_options`` on top."""
+    overrides = {
+        "data": {
+            "adapter": adapter,
+            "format": fmt,
+            "on_bad_rows": on_bad_rows,
+            "interaction_map": _mapping(mapping) or None,
+            **(data or {}),
+        },
+        "sgns": {"threads": threads, "epochs": epochs, "dim": dim, "seed": seed},
+    }
     try:
-        return load_config(path).with_overrides(overrides)
+        return load_config(config_path).with_overrides(overrides)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
