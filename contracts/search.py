@@ -61,7 +61,7 @@ def _check_space(space: str) -> Space:
     return cast(Space, space)
 
 
-def _normalised(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def unit_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Rows scaled to unit length; all-zero rows stay zero (their similarity is 0)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32)
@@ -105,7 +105,7 @@ class ExactSearch:
     def __init__(self, vectors: npt.ArrayLike, labels: npt.ArrayLike | None, space: Space) -> None:
         self._space = _check_space(space)
         data, self._labels = _items(vectors, labels)
-        self._vectors = _normalised(data) if space == "cosine" else data
+        self._vectors = unit_rows(data) if space == "cosine" else data
         self._vectors.flags.writeable = False
         self._labels.flags.writeable = False
 
@@ -137,7 +137,7 @@ class ExactSearch:
         if kk == 0:
             return _empty(len(queries))
         if self._space == "cosine":
-            queries = _normalised(queries)
+            queries = unit_rows(queries)
         labels = np.empty((len(queries), kk), dtype=np.int64)
         scores = np.empty((len(queries), kk), dtype=np.float32)
         rows = max(1, _BATCH_CELLS // len(self))

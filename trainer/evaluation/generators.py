@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from contracts.interactions import Interaction
 from contracts.manifest import SPACES, Similarity
-from contracts.search import HnswSearch, NeighborSearch
+from contracts.search import HnswSearch, NeighborSearch, unit_rows
 from trainer.config import IndexConfig
 from trainer.evaluation.topk import TopKSearch
 
@@ -147,8 +147,7 @@ class EmbeddingGenerator:
         """Query rows for items without one: their category's mean unit query vector."""
         row_category = category[embeddings.item[query_rows]]
         known = row_category >= 0
-        vectors = self._queries[query_rows[known]]
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        unit = unit_rows(self._queries[query_rows[known]])
         n_categories = int(category.max()) + 1 if len(category) else 0
         sums = np.zeros((n_categories, self._queries.shape[1]), np.float64)
         np.add.at(sums, row_category[known], unit)

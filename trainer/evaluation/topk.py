@@ -16,6 +16,7 @@ import numpy.typing as npt
 from numba import njit, prange
 
 from contracts.manifest import Space
+from contracts.search import unit_rows
 
 _BATCH_CELLS = 1 << 24  # scores materialised per matrix product (64 MiB of float32)
 
@@ -28,7 +29,7 @@ class TopKSearch:
         if data.ndim != 2:
             raise ValueError(f"vectors must be (n, dim), got {data.shape}")
         self._space = space
-        self._vectors = _unit(data) if space == "cosine" else data
+        self._vectors = unit_rows(data) if space == "cosine" else data
 
     @property
     def dim(self) -> int:
@@ -52,17 +53,12 @@ class TopKSearch:
         if kk == 0 or len(queries) == 0:
             return labels, scores
         if self._space == "cosine":
-            queries = _unit(queries)
+            queries = unit_rows(queries)
         rows = max(1, _BATCH_CELLS // len(self))
         for start in range(0, len(queries), rows):
             sims = queries[start : start + rows] @ self._vectors.T
             _select(sims, kk, labels[start : start + rows], scores[start : start + rows])
         return labels, scores
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32)
 
 
 @njit(parallel=True, cache=True)
