@@ -194,14 +194,6 @@ class JourneysConfig(_Section):
     def _every_interaction(cls, value: dict[str, float]) -> dict[str, float]:
         return _per_interaction(value, float, 0.0, "interaction weight")
 
-    @property
-    def active(self) -> bool:
-        return (
-            self.purchase_context
-            or self.purchase_session_weight != 1.0
-            or any(w != 1.0 for w in self.weights.values())
-        )
-
 
 class PopularConfig(_Section):
     """The cold-start fallback: popular items overall and per category."""

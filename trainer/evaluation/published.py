@@ -26,8 +26,8 @@ from contracts.interactions import Interaction
 from trainer.config import DataConfig, TrainConfig
 from trainer.evaluation.generators import Embeddings, RankedListGenerator
 from trainer.evaluation.metrics import build_test_pairs
-from trainer.evaluation.results import Evaluation, ModelResult
-from trainer.evaluation.run import COLD_ITEMS, COLD_VIEW, EvalOptions, Scorer, interaction_matrix
+from trainer.evaluation.results import Evaluation
+from trainer.evaluation.run import EvalOptions, Scorer, interaction_matrix
 from trainer.evaluation.split import holdout
 from trainer.events import EventLog, load_events
 from trainer.vocab import item_categories
@@ -66,11 +66,7 @@ def evaluate_version(
         item_code[catalog.token_item],
         catalog.token_interaction.astype(np.int8),
     )
-    models: dict[str, ModelResult] = {}
-    for name, interaction in (("view", Interaction.VIEW), ("cart", Interaction.CART)):
-        models[f"{name}-interaction"] = scorer.score(
-            scorer.embedding(pair_emb, config, interaction)
-        )
+    item_emb = None
     if artifacts.ITEMS_IN in manifest.files:
         item_emb = Embeddings(
             np.load(folder / artifacts.ITEMS_IN),
@@ -78,15 +74,8 @@ def evaluate_version(
             item_code,
             None,
         )
-        models["no-interaction"] = scorer.score(scorer.embedding(item_emb, config, None))
     category = _categories(log, catalog.item_category, item_code, len(codes))
-    models[COLD_VIEW] = scorer.score(
-        scorer.embedding(pair_emb, config, Interaction.VIEW, cold_category=category)
-    )
-    if artifacts.ITEMS_IN in manifest.files:
-        models[COLD_ITEMS] = scorer.score(
-            scorer.embedding(item_emb, config, None, cold_category=category)
-        )
+    models = scorer.embedding_models(pair_emb, item_emb, config, category)
     k = max(options.ks)
     overall = _ranked([popular["overall"]], codes, k)
     models["popular"] = scorer.score(RankedListGenerator(overall, None))

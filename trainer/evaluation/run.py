@@ -125,6 +125,32 @@ class Scorer:
             train_seconds=train_seconds,
         )
 
+    def embedding_models(
+        self,
+        pair_emb: Embeddings,
+        item_emb: Embeddings | None,
+        config: TrainConfig,
+        category: np.ndarray,
+        train_seconds: dict[str, float | None] | None = None,
+    ) -> dict[str, ModelResult]:
+        """view-, cart- and no-interaction, and the view and no-interaction models with cold
+        items (a test item unknown to the model searched with its ``category``'s mean)."""
+        seconds = train_seconds or {}
+        runs: list[tuple[str, Embeddings, Interaction | None, np.ndarray | None, str]] = [
+            ("view-interaction", pair_emb, Interaction.VIEW, None, "pairs"),
+            ("cart-interaction", pair_emb, Interaction.CART, None, "pairs"),
+            (COLD_VIEW, pair_emb, Interaction.VIEW, category, "pairs"),
+        ]
+        if item_emb is not None:
+            runs.insert(2, ("no-interaction", item_emb, None, None, "items"))
+            runs.append((COLD_ITEMS, item_emb, None, category, "items"))
+        return {
+            name: self.score(
+                self.embedding(emb, config, query, cold_category=cold), seconds.get(model)
+            )
+            for name, emb, query, cold, model in runs
+        }
+
     def embedding(
         self,
         embeddings: Embeddings,
@@ -163,19 +189,8 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
     results: dict[str, ModelResult] = {}
     train_s = _train_seconds(models)
     with _timed(timings, "score main models"):
-        for name, interaction in (("view", Interaction.VIEW), ("cart", Interaction.CART)):
-            generator = scorer.embedding(pair_emb, config, interaction)
-            results[f"{name}-interaction"] = scorer.score(generator, train_s["pairs"])
-        if item_emb is not None:
-            generator = scorer.embedding(item_emb, config, None)
-            results["no-interaction"] = scorer.score(generator, train_s["items"])
-        # cold items: a test item unknown to the model is searched with its category's mean
         category = item_categories(event_log)
-        generator = scorer.embedding(pair_emb, config, Interaction.VIEW, cold_category=category)
-        results[COLD_VIEW] = scorer.score(generator, train_s["pairs"])
-        if item_emb is not None:
-            generator = scorer.embedding(item_emb, config, None, cold_category=category)
-            results[COLD_ITEMS] = scorer.score(generator, train_s["items"])
+        results.update(scorer.embedding_models(pair_emb, item_emb, config, category, train_s))
         results.update(baselines(split, event_log, scorer, config, options))
     notes: list[str] = []
     check = None
