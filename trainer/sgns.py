@@ -103,10 +103,7 @@ def train_sgns(
     """
     threads = resolve_threads(config.threads)
     n_tokens = len(corpus.counts)
-    init = np.random.default_rng(config.seed)
-    u = ((init.random((n_tokens, config.dim), dtype=np.float32) - 0.5) / config.dim).astype(
-        np.float32
-    )
+    u = initial_input(n_tokens, config)
     v = np.zeros((n_tokens, config.dim), dtype=np.float32)
     if tables is None or negatives is None:
         tables, negatives = NegativeTables.empty(), NegativesConfig(hierarchy=False, taxonomy=False)
@@ -168,6 +165,14 @@ def train_sgns(
         hierarchy_negatives=int(totals[1]),
         taxonomy_negatives=int(totals[2]),
         purchase_contexts=int(totals[3]),
+    )
+
+
+def initial_input(n_tokens: int, config: SGNSConfig) -> np.ndarray:
+    """word2vec's starting input vectors: uniform in ±0.5/d, drawn from ``config.seed``."""
+    init = np.random.default_rng(config.seed)
+    return ((init.random((n_tokens, config.dim), dtype=np.float32) - 0.5) / config.dim).astype(
+        np.float32
     )
 
 

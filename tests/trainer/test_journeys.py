@@ -11,7 +11,7 @@ import numpy as np
 from contracts.interactions import Interaction
 from trainer.config import JourneysConfig, NegativesConfig, SGNSConfig
 from trainer.negatives import NegativeTables
-from trainer.sgns import train_sgns
+from trainer.sgns import initial_input, train_sgns
 from trainer.vocab import Corpus
 
 V, C, P = int(Interaction.VIEW), int(Interaction.CART), int(Interaction.PURCHASE)
@@ -62,7 +62,7 @@ def test_a_zero_weight_interaction_takes_part_in_no_pair():
     assert plain.positives - weighted.positives == 4
     assert np.array_equal(weighted.output[2], np.zeros(8, np.float32))  # never a target
     assert np.abs(plain.output[2]).sum() > 0  # but it was without the weight
-    assert np.array_equal(weighted.input[2], _initial_input(len(interactions))[2])
+    assert np.array_equal(weighted.input[2], initial_input(len(interactions), EXACT)[2])
 
 
 def test_sessions_with_a_purchase_weigh_what_purchase_session_weight_says():
@@ -71,7 +71,7 @@ def test_sessions_with_a_purchase_weigh_what_purchase_session_weight_says():
     muted = train(sessions, interactions, JourneysConfig(purchase_session_weight=0.0))
     assert muted.positives == 2  # the second session's (3,4) and (4,3)
     for token in (0, 1, 2):
-        assert np.array_equal(muted.input[token], _initial_input(5)[token])
+        assert np.array_equal(muted.input[token], initial_input(5, EXACT)[token])
     doubled = train(sessions, interactions, JourneysConfig(purchase_session_weight=2.0))
     plain = train(sessions, interactions)
     step = np.abs(doubled.output[1]).sum(), np.abs(plain.output[1]).sum()
@@ -108,11 +108,3 @@ def test_purchase_context_learns_what_the_first_view_leads_to_beyond_the_window(
 
     assert margin(None) < 0.5
     assert margin(JourneysConfig(purchase_context=True)) > margin(None) + 2.0
-
-
-def _initial_input(n_tokens: int) -> np.ndarray:
-    """The input vectors before training, as train_sgns draws them for EXACT's seed."""
-    init = np.random.default_rng(EXACT.seed)
-    return ((init.random((n_tokens, EXACT.dim), dtype=np.float32) - 0.5) / EXACT.dim).astype(
-        np.float32
-    )
