@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import LABELS
 from contracts.manifest import (  # noqa: F401 (re-exported: one import for users)
     SPACES,
@@ -68,7 +69,16 @@ ITEMS_IN = "embeddings/items.in.npy"
 ITEMS_OUT = "embeddings/items.out.npy"
 POPULAR = "popular.json"
 ITEM_INDEX = "item"
-"""Index name of the no-interaction (item-only) model; the others are named by interaction label."""
+"""Index name of the no-interaction (item-only) model; the others are named by interaction label
+or, for entity tokens, by their kind (ENTITY_KINDS)."""
+ENTITIES = "entities.tsv"
+"""``kind<TAB>id<TAB>count`` per entity token (versions with entities): token ``n_pairs + line``."""
+COLD = "cold"
+"""Seed name of cold items: an item the model has not seen, searched with its category's vector."""
+COLD_CATEGORIES = "cold/categories.tsv"
+"""One category id per line; line ``c`` is row ``c`` of COLD_VECTORS."""
+COLD_VECTORS = "cold/vectors.npy"
+"""float32 ``(n_categories, dim)``: the query vector of an unseen item of each category."""
 
 _TMP_PREFIX = ".tmp-"
 _DEL_PREFIX = ".del-"
@@ -93,8 +103,10 @@ PathLike = str | os.PathLike[str]
 
 def index_path(name: str, similarity: Similarity) -> str:
     """Relative path of an index: ``index/{name}.{similarity}.hnsw``."""
-    if name != ITEM_INDEX and name not in LABELS:
-        raise ValueError(f"index name {name!r} must be {ITEM_INDEX!r} or one of {LABELS}")
+    if name != ITEM_INDEX and name not in LABELS + ENTITY_KINDS:
+        raise ValueError(
+            f"index name {name!r} must be {ITEM_INDEX!r} or one of {LABELS + ENTITY_KINDS}"
+        )
     if similarity not in SPACES:
         raise ValueError(f"similarity {similarity!r} must be one of {tuple(SPACES)}")
     return f"index/{name}.{similarity}.hnsw"
@@ -103,11 +115,13 @@ def index_path(name: str, similarity: Similarity) -> str:
 def neighbor_table_paths(seed: str, target: str) -> tuple[str, str, str]:
     """Paths of a neighbour table: ``neighbors/{seed}-{target}.{tokens,items,scores}.npy``.
 
-    ``seed`` and ``target`` are interaction labels, or both ``item`` (no-interaction vectors).
+    ``seed`` and ``target`` are interaction labels, or both ``item`` (no-interaction vectors);
+    the seed may also be ``cold`` (the category vectors of unseen items, COLD_VECTORS).
     """
-    if not (seed == target == ITEM_INDEX or (seed in LABELS and target in LABELS)):
+    if not (seed == target == ITEM_INDEX or (seed in (*LABELS, COLD) and target in LABELS)):
         raise ValueError(
-            f"table {seed}>{target}: both must be one of {LABELS}, or both {ITEM_INDEX!r}"
+            f"table {seed}>{target}: both must be one of {LABELS} (the seed may be {COLD!r}), "
+            f"or both {ITEM_INDEX!r}"
         )
     stem = f"neighbors/{seed}-{target}"
     return f"{stem}.tokens.npy", f"{stem}.items.npy", f"{stem}.scores.npy"

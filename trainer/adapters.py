@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from contracts.interactions import Interaction
 
 REQUIRED: tuple[str, ...] = ("user_id", "item_id", "interaction", "timestamp")
-OPTIONAL: tuple[str, ...] = ("category_id", "session_id")
+OPTIONAL: tuple[str, ...] = ("category_id", "session_id", "shop_id", "query", "impressions")
 UNKNOWN = -1  # interaction code of a name no map knows: a bad row
 IGNORED = -2  # interaction code of a name the adapter drops on purpose: not an error
 

@@ -21,7 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from contracts.artifacts import ITEM_INDEX
+from contracts.artifacts import COLD, ITEM_INDEX
+from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import LABELS, Interaction
 
 T = TypeVar("T", int, float)
@@ -138,6 +139,11 @@ class NegativesConfig(_Section):
     taxonomy: bool = True  # (ℓ', view), ℓ' uniform from ℓ's category, for view-only items
     taxonomy_count: int = Field(2, ge=0)  # paper: two per view-only item
     taxonomy_weight: float = Field(1.0, ge=0)
+    # The blog's implicit negatives: items shown above a click and skipped (the log's
+    # impressions column) are negatives of the clicked pair, scored like the hierarchy ones.
+    implicit: bool = False  # default decided by docs/evaluation.md "Journey extensions"
+    implicit_weight: float = Field(1.0, ge=0)
+    implicit_max: int = Field(10, ge=1)  # per click, the nearest to it in display order
 
 
 class IndexConfig(_Section):
@@ -152,7 +158,10 @@ class IndexConfig(_Section):
     # Top-k per seed pair computed offline (the paper's serving path): the service reads a
     # memory-mapped row instead of searching. "seed>target" pairs; match the service's modules.
     # "item>item": the no-interaction fallback of a seed item without the seed's pair.
-    tables: list[str] = Field(default_factory=lambda: ["view>view", "cart>cart", "item>item"])
+    # "cold>…": a seed the model has never seen, by its category's vector (trainer/cold.py).
+    tables: list[str] = Field(
+        default_factory=lambda: ["view>view", "cart>cart", "item>item", "cold>view", "cold>cart"]
+    )
     table_k: int = Field(128, ge=1)  # per seed; > the service's k per seed plus exclusions
 
     @field_validator("tables")
@@ -170,7 +179,9 @@ class IndexConfig(_Section):
                     )
                 pairs.append(entry)
                 continue
-            pairs.append(f"{Interaction.parse(seed).label}>{Interaction.parse(target).label}")
+            if seed != COLD:
+                seed = Interaction.parse(seed).label
+            pairs.append(f"{seed}>{Interaction.parse(target).label}")
         return list(dict.fromkeys(pairs))
 
 
@@ -195,6 +206,30 @@ class JourneysConfig(_Section):
         return _per_interaction(value, float, 0.0, "interaction weight")
 
 
+class EntitiesConfig(_Section):
+    """The blog's entities beyond items: query, category and shop tokens in the pair space."""
+
+    # Which kinds become tokens (the log needs a query / shop_id column for those two).
+    kinds: list[Literal["query", "category", "shop"]] = Field(default_factory=list)
+    # Per kind, as the blog: every shop is kept, rare queries are cut (typos, one-offs).
+    min_count: dict[str, int] = Field(
+        default_factory=lambda: {"query": 2, "category": 1, "shop": 1}
+    )
+
+    @field_validator("kinds")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("min_count")
+    @classmethod
+    def _every_kind(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = set(value) - set(ENTITY_KINDS)
+        if unknown or any(v < 1 for v in value.values()):
+            raise ValueError(f"min_count: kinds among {ENTITY_KINDS}, values >= 1; got {value}")
+        return {kind: int(value.get(kind, 1)) for kind in ENTITY_KINDS}
+
+
 class PopularConfig(_Section):
     """The cold-start fallback: popular items overall and per category."""
 
@@ -217,6 +252,7 @@ class TrainConfig(_Section):
     sgns: SGNSConfig = SGNSConfig()
     negatives: NegativesConfig = NegativesConfig()
     journeys: JourneysConfig = JourneysConfig()
+    entities: EntitiesConfig = EntitiesConfig()
     no_interaction: bool = True  # also train the paper's baseline: one token per item
     index: IndexConfig = IndexConfig()
     popular: PopularConfig = PopularConfig()

@@ -18,7 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,9 @@ _PARQUET_BATCH = 1 << 18  # rows
 _MERGE_MIN = 1 << 16  # batch dictionary entries that wait before a merge into the global one
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_ID_COLUMNS = ("user_id", "item_id", "category_id", "session_id")
+_ID_COLUMNS = ("user_id", "item_id", "category_id")  # always encoded, -1 where blank
+_SPARSE_COLUMNS = ("session_id", "shop_id", "query")  # encoded once the file shows them
+IMPRESSION_SEPARATOR = "|"  # impressions: the ids shown above a click, in display order
 
 
 class EventLogError(Exception):
@@ -101,6 +103,27 @@ class LoadReport:
 
 
 @dataclass(frozen=True, eq=False)
+class Impressions:
+    """Items shown above a clicked one and skipped: (event row, shown item) pairs.
+
+    ``item`` codes index ``ids``, a dictionary of its own: shown items need not have events.
+    """
+
+    row: np.ndarray  # int64 row of the click in the EventLog
+    item: np.ndarray  # int32 code into ids
+    ids: np.ndarray  # object array of str
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def remap(self, new_row: np.ndarray) -> Impressions:
+        """The impressions of kept rows; ``new_row[old]`` is a row's new index or -1."""
+        row = new_row[self.row]
+        kept = row >= 0
+        return Impressions(row[kept], self.item[kept], self.ids)
+
+
+@dataclass(frozen=True, eq=False)
 class EventLog:
     """Validated events in file order; ids are int32 codes into the *_ids string arrays."""
 
@@ -114,18 +137,34 @@ class EventLog:
     item_ids: np.ndarray
     category_ids: np.ndarray
     report: LoadReport
+    # The blog's entities, when the log has the columns: int32 codes (-1 where blank).
+    shop: np.ndarray | None = None
+    query: np.ndarray | None = None  # normalised: lower case, single spaces
+    shop_ids: np.ndarray = field(default_factory=lambda: np.array([], object))
+    query_ids: np.ndarray = field(default_factory=lambda: np.array([], object))
+    impressions: Impressions | None = None  # when the log has an impressions column
 
     def __len__(self) -> int:
         return len(self.user)
 
     def select(self, rows: Any) -> EventLog:
-        """The rows a boolean mask or integer indices pick; same dictionaries and report."""
+        """The rows a boolean mask or integer indices pick, in that order; same dictionaries."""
         rows = np.asarray(rows)
         if rows.dtype == bool and rows.shape != self.user.shape:
             raise ValueError(f"mask of {rows.shape} for {len(self)} events")
-        picked = {f: getattr(self, f)[rows] for f in ("user", "item", "interaction", "timestamp")}
-        session = None if self.session is None else self.session[rows]
-        return replace(self, **picked, category=self.category[rows], session=session)
+        picked = {
+            f: getattr(self, f)[rows]
+            for f in ("user", "item", "interaction", "timestamp", "category")
+        }
+        for f in ("session", "shop", "query"):
+            column = getattr(self, f)
+            picked[f] = None if column is None else column[rows]
+        impressions = None
+        if self.impressions is not None:
+            new_row = np.full(len(self), -1, np.int64)
+            new_row[np.arange(len(self))[rows]] = np.arange(len(picked["user"]))
+            impressions = self.impressions.remap(new_row)
+        return replace(self, **picked, impressions=impressions)
 
 
 def load_events(path: str | Path, config: DataConfig, progress: bool = True) -> EventLog:
@@ -255,7 +294,10 @@ class _Builder:
         self.since, self.until = _seconds(config.since), _seconds(config.until)
         season = config.previous_year_window()
         self.season = None if season is None else (_seconds(season[0]), _seconds(season[1]))
-        self.ids = {c: _Interner() for c in _ID_COLUMNS}
+        self.ids = {c: _Interner() for c in _ID_COLUMNS + _SPARSE_COLUMNS}
+        self.sparse: list[str] = []  # sparse columns seen so far, in order of appearance
+        self.impression_row: _Growing | None = None
+        self.impression_item = _Interner()
         self.interaction, self.timestamp = _Growing(np.int8), _Growing(np.int64)
         self.rows = 0  # rows the reader produced so far, blank ones included (for line numbers)
         self.rows_read = 0
@@ -264,7 +306,6 @@ class _Builder:
         self.out_of_window = 0
         self.line_examples: list[tuple[int, str, str]] = []
         self.row_examples: list[tuple[int, str, str]] = []
-        self.has_session = False
 
     def skipped_line(self, line: int, reason: str, text: str) -> None:
         """A line the reader could not turn into a row (wrong width, not JSON)."""
@@ -316,14 +357,31 @@ class _Builder:
         self._count(why, reasons, given)
         keep = why == 0
         mask = None if keep.all() else pa.array(keep)
-        if "session_id" in given and not self.has_session:  # -1 for the rows before
-            self.has_session = True
-            self.ids["session_id"].codes.extend(np.full(self.interaction.size, -1, np.int32))
-        for c in _ID_COLUMNS[:4] if self.has_session else _ID_COLUMNS[:3]:
+        for c in _SPARSE_COLUMNS:
+            if c in given and c not in self.sparse:  # -1 for the rows before
+                self.sparse.append(c)
+                self.ids[c].codes.extend(np.full(self.interaction.size, -1, np.int32))
+        if "query" in text:
+            text["query"] = normalise_query(text["query"])
+        for c in _ID_COLUMNS + tuple(self.sparse):
             values = text.get(c, pa.nulls(n, pa.string()))
             self.ids[c].add(values if mask is None else values.filter(mask))
+        if "impressions" in text:
+            self._add_impressions(text["impressions"], keep)
         self.interaction.extend(code[keep])
         self.timestamp.extend(secs[keep])
+
+    def _add_impressions(self, values: pa.Array, keep: np.ndarray) -> None:
+        """Split each kept row's impressions into (row, shown item) pairs; blanks are dropped."""
+        if self.impression_row is None:
+            self.impression_row = _Growing(np.int64)
+        lists = pc.split_pattern(values, IMPRESSION_SEPARATOR)
+        parent = pc.list_parent_indices(lists).to_numpy()
+        shown = clean_text(pc.list_flatten(lists))
+        wanted = keep[parent] & _valid(shown)
+        row = self.interaction.size + np.cumsum(keep) - 1  # each kept row's index in the log
+        self.impression_row.extend(row[parent[wanted]])
+        self.impression_item.add(shown.filter(pa.array(wanted)))
 
     def _count(
         self, why: np.ndarray, reasons: list[tuple[str, str]], given: dict[str, pa.Array]
@@ -348,7 +406,12 @@ class _Builder:
         user, user_ids = self.ids["user_id"].finish()
         item, item_ids = self.ids["item_id"].finish()
         category, category_ids = self.ids["category_id"].finish()
-        session = self.ids["session_id"].finish()[0] if self.has_session else None
+        sparse = {
+            c: self.ids[c].finish() if c in self.sparse else (None, None) for c in _SPARSE_COLUMNS
+        }
+        impressions = None
+        if self.impression_row is not None:
+            impressions = Impressions(self.impression_row.array(), *self.impression_item.finish())
         report = LoadReport(
             path=path,
             rows_read=self.rows_read,
@@ -359,9 +422,16 @@ class _Builder:
             numbering=numbering,
         )
         interaction, timestamp = self.interaction.array(), self.timestamp.array()
+        no_ids = np.array([], object)
+        shop, shop_ids = sparse["shop_id"]
+        query, query_ids = sparse["query"]
         return EventLog(
-            user, item, interaction, timestamp, category, session,
+            user, item, interaction, timestamp, category, sparse["session_id"][0],
             user_ids, item_ids, category_ids, report,
+            shop=shop, query=query,
+            shop_ids=no_ids if shop_ids is None else shop_ids,
+            query_ids=no_ids if query_ids is None else query_ids,
+            impressions=impressions,
         )  # fmt: skip
 
 
@@ -507,6 +577,8 @@ def _json_text(value: object) -> str | None:
     """A JSON value as the fast path's cast writes it: 7 and 7.0 → "7", true → "true"."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+        return IMPRESSION_SEPARATOR.join(map(str, value))  # impressions as a JSON array
     return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
@@ -522,6 +594,11 @@ def _open(path: Path, compression: str | None) -> Iterator[tuple[pa.NativeFile, 
 
 def _bar(path: Path, progress: bool, total: int, unit: str = "B") -> tqdm:
     return tqdm(total=total, unit=unit, unit_scale=True, desc=path.name, disable=not progress)
+
+
+def normalise_query(values: pa.Array) -> pa.Array:
+    """Search queries as one token each: lower case, runs of blanks as one space."""
+    return pc.replace_substring_regex(pc.utf8_lower(values), r"\s+", " ")
 
 
 def _is_text(values: pa.Array) -> bool:

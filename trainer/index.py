@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from contracts.artifacts import ITEM_INDEX, SPACES, IndexInfo, index_path
-from contracts.interactions import Interaction
+from contracts.artifacts import SPACES, IndexInfo, index_path
+from contracts.catalog import ENTITY_KINDS
+from contracts.interactions import LABELS, Interaction
 from contracts.search import ExactSearch, HnswSearch, recall_at_k
 from trainer.config import IndexConfig
 
@@ -25,7 +26,7 @@ from trainer.config import IndexConfig
 class IndexSource:
     """What to index: the rows of one model that make up one candidate set."""
 
-    name: str  # an interaction label, or ITEM_INDEX
+    name: str  # an interaction label, an entity kind, or ITEM_INDEX
     labels: np.ndarray  # int64 row ids in the model (pair tokens or item rows)
     input: np.ndarray  # float32 input vectors of the whole model (the queries come from here)
     output: np.ndarray  # float32 output vectors of the whole model
@@ -38,6 +39,18 @@ def pair_sources(token_interaction: np.ndarray, u: np.ndarray, v: np.ndarray) ->
         labels = np.flatnonzero(token_interaction == interaction).astype(np.int64)
         if len(labels):
             sources.append(IndexSource(interaction.label, labels, u, v))
+    return sources
+
+
+def entity_sources(
+    kind: np.ndarray, first_token: int, u: np.ndarray, v: np.ndarray
+) -> list[IndexSource]:
+    """One source per entity kind that has tokens; labels are pair-model tokens."""
+    sources = []
+    for k, name in enumerate(ENTITY_KINDS):
+        labels = first_token + np.flatnonzero(kind == k).astype(np.int64)
+        if len(labels):
+            sources.append(IndexSource(name, labels, u, v))
     return sources
 
 
@@ -78,7 +91,7 @@ def build_indexes(
         infos.append(
             IndexInfo(
                 name=source.name,
-                interaction=None if source.name == ITEM_INDEX else source.name,
+                interaction=source.name if source.name in LABELS else None,
                 similarity=config.similarity,
                 space=space,
                 file=rel,

@@ -60,19 +60,29 @@ class NegativeTables:
         )
 
 
+ENTITY = N_INTERACTIONS  # the token_interaction of entity tokens: no hierarchy, no taxonomy
+
+
 def build_tables(vocab: Vocab) -> NegativeTables:
-    """The lookup tables of ``vocab``'s pairs, items and categories."""
+    """The lookup tables of ``vocab``'s pairs, items and categories.
+
+    Entity tokens (after the pairs) get interaction ``ENTITY`` and no category, so they have
+    no custom negatives and are never one.
+    """
     n_categories = len(vocab.category_ids)
+    n_entities = len(vocab.entities)
     token_category = vocab.item_category[vocab.token_item].astype(np.int32)
-    is_view = (vocab.token_interaction == VIEW) & (token_category >= 0)
+    token_category = np.r_[token_category, np.full(n_entities, -1, np.int32)]
+    token_interaction = np.r_[vocab.token_interaction, np.full(n_entities, ENTITY)]
+    is_view = (token_interaction == VIEW) & (token_category >= 0)
     view_tokens = np.flatnonzero(is_view).astype(np.int32)
     view_tokens = view_tokens[np.argsort(token_category[view_tokens], kind="stable")]
     per_category = np.bincount(token_category[view_tokens], minlength=n_categories)
     offsets = np.zeros(n_categories + 1, dtype=np.int64)
     np.cumsum(per_category, out=offsets[1:])
     return NegativeTables(
-        token_item=vocab.token_item.astype(np.int32),
-        token_interaction=vocab.token_interaction.astype(np.int32),
+        token_item=np.r_[vocab.token_item, np.zeros(n_entities, np.int32)].astype(np.int32),
+        token_interaction=token_interaction.astype(np.int32),
         item_token=vocab.item_token.astype(np.int32),
         token_category=token_category,
         category_offsets=offsets,

@@ -6,7 +6,8 @@ the ``target`` index, and the neighbours are stored as item rows (int32) with th
 (float16), best first. The service memory-maps the files, so all workers share one copy in the
 page cache, and keeps the live index for what a table cannot answer (other interactions, a k
 deeper than the table). ``item>item`` does the same for the no-interaction item vectors: the
-fallback of a seed item without the seed's pair is then a row read too.
+fallback of a seed item without the seed's pair is then a row read too; ``cold>view`` and
+``cold>cart`` for the category vectors of unseen items (trainer/cold.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from contracts.artifacts import ITEM_INDEX, neighbor_table_paths
+from contracts.artifacts import COLD, ITEM_INDEX, neighbor_table_paths
 from contracts.interactions import Interaction
 from contracts.manifest import IndexInfo, NeighborTableInfo, Similarity
 from contracts.search import HnswSearch, NeighborSearch
@@ -40,8 +41,9 @@ def build_table(
 ) -> NeighborTableInfo:
     """Query the vector (row of ``queries``) of every seed key in ``tokens`` against ``index``.
 
-    ``tokens`` are sorted pair tokens (or item rows for ``item>item``); ``label_rows`` maps the
-    index's labels to item rows. The table's rows follow ``tokens``.
+    ``tokens`` are sorted pair tokens (item rows for ``item>item``, category vector rows for
+    ``cold>…``); ``label_rows`` maps the index's labels to item rows. The table's rows follow
+    ``tokens``.
     """
     k = min(k, len(index))
     items = np.full((len(tokens), k), -1, dtype=np.int32)
@@ -78,23 +80,26 @@ def build_tables_for(
     threads: int,
     progress: bool = True,
     item_queries: np.ndarray | None = None,
+    cold_queries: np.ndarray | None = None,
 ) -> list[NeighborTableInfo]:
     """Every table of ``config.index.tables`` whose seed has vectors and whose target an index.
 
     ``queries`` are the pair vectors; ``item_queries`` the no-interaction item vectors, the
-    seeds of ``item>item`` (the fallback for a seed item without the seed's pair). Each target
-    index is read back from ``out_dir`` as the service will read it.
+    seeds of ``item>item`` (the fallback for a seed item without the seed's pair);
+    ``cold_queries`` the category vectors of unseen items, the seeds of ``cold>…``. Each
+    target index is read back from ``out_dir`` as the service will read it.
     """
     by_name = {info.name: info for info in indexes}
     tables = []
     for entry in config.index.tables:
         seed, target = entry.split(">")
         info = by_name.get(target)
-        if seed == ITEM_INDEX:
-            if item_queries is None:
+        if seed in (ITEM_INDEX, COLD):
+            seed_queries = item_queries if seed == ITEM_INDEX else cold_queries
+            if seed_queries is None:
                 continue
-            tokens = np.arange(len(item_queries), dtype=np.int64)
-            seed_queries, label_rows = item_queries, tokens
+            tokens = np.arange(len(seed_queries), dtype=np.int64)
+            label_rows = tokens if seed == ITEM_INDEX else vocab.token_item
         else:
             tokens = np.flatnonzero(vocab.token_interaction == Interaction.parse(seed))
             tokens = tokens.astype(np.int64)

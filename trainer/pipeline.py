@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from contracts import artifacts
-from contracts.catalog import write_items, write_tokens
+from contracts.catalog import write_categories, write_entities, write_items, write_tokens
+from contracts.interactions import Interaction
+from trainer.cold import category_means
 from trainer.config import TrainConfig
 from trainer.events import EventLog, load_events
-from trainer.index import IndexSource, build_indexes, pair_sources
+from trainer.index import IndexSource, build_indexes, entity_sources, pair_sources
 from trainer.negatives import build_tables
 from trainer.neighbors import build_tables_for
 from trainer.popular import popular_items
@@ -66,15 +68,17 @@ def fit(event_log: EventLog, config: TrainConfig, progress: bool = True) -> Mode
             f"no session of {config.sessions.min_pairs}+ pairs in {len(event_log)} events; "
             "is the log too small, or the session gap too short?"
         )
-    vocab = build_vocab(sessions, event_log, config.vocab)
+    vocab = build_vocab(sessions, event_log, config.vocab, config.entities)
     log.info(
-        "%d sessions (%d short ones dropped), %d items, pairs %s",
+        "%d sessions (%d short ones dropped), %d items, pairs %s, entities %s",
         len(sessions),
         sessions.dropped_short,
         vocab.n_items,
         vocab.pairs_per_interaction(),
+        vocab.entities.per_kind(),
     )
-    pair_corpus = encode_pairs(sessions, vocab, event_log)
+    implicit_max = config.negatives.implicit_max if config.negatives.implicit else 0
+    pair_corpus = encode_pairs(sessions, vocab, event_log, implicit_max)
     tables = build_tables(vocab)
     pairs = train_sgns(
         pair_corpus, config.sgns, tables, config.negatives, progress, "pairs", config.journeys
@@ -101,7 +105,14 @@ def write_version(
     (out / "embeddings").mkdir()
     np.save(out / artifacts.PAIRS_IN, models.pairs.input)
     np.save(out / artifacts.PAIRS_OUT, models.pairs.output)
-    sources = pair_sources(vocab.token_interaction, models.pairs.input, models.pairs.output)
+    pairs_in, pairs_out = models.pairs.input, models.pairs.output
+    sources = pair_sources(vocab.token_interaction, pairs_in, pairs_out)
+    if len(vocab.entities):
+        entities = vocab.entities
+        ids, counts = [str(e) for e in entities.ids], entities.count.tolist()
+        write_entities(out / artifacts.ENTITIES, entities.kind_labels(), ids, counts)
+        sources += entity_sources(entities.kind, vocab.n_tokens, pairs_in, pairs_out)
+    cold = write_cold_vectors(out, vocab, pairs_in)
     training = {"pairs": models.pairs.stats()}
     if models.items is not None:
         np.save(out / artifacts.ITEMS_IN, models.items.input)
@@ -115,7 +126,7 @@ def write_version(
     indexes = build_indexes(sources, out, config.index, threads, config.sgns.seed, progress)
     item_queries = models.items.input if models.items is not None else None
     tables = build_tables_for(
-        out, indexes, vocab, models.pairs.input, config, threads, progress, item_queries
+        out, indexes, vocab, pairs_in, config, threads, progress, item_queries, cold
     )
     popular = popular_items(event_log, config.popular)
     (out / artifacts.POPULAR).write_text(json.dumps(popular.to_json()), encoding="utf-8")
@@ -132,9 +143,24 @@ def write_version(
                 "positives": models.pairs.positives,
                 "hierarchy": models.pairs.hierarchy_negatives,
                 "taxonomy": models.pairs.taxonomy_negatives,
+                "implicit": models.pairs.implicit_negatives,
+                "purchase_contexts": models.pairs.purchase_contexts,
             }
         },
     }
+
+
+def write_cold_vectors(out: Path, vocab: Vocab, pairs_in: np.ndarray) -> np.ndarray:
+    """Write each category's vector for unseen items (trainer/cold.py); return the vectors."""
+    views = np.flatnonzero(vocab.token_interaction == int(Interaction.VIEW))
+    row_category = vocab.item_category[vocab.token_item[views]]
+    categories, vectors = category_means(pairs_in[views], row_category, len(vocab.category_ids))
+    (out / artifacts.COLD_VECTORS).parent.mkdir(parents=True, exist_ok=True)
+    write_categories(
+        out / artifacts.COLD_CATEGORIES, [str(c) for c in vocab.category_ids[categories]]
+    )
+    np.save(out / artifacts.COLD_VECTORS, vectors)
+    return vectors
 
 
 def data_statistics(event_log: EventLog, models: Models) -> dict[str, Any]:
@@ -156,5 +182,7 @@ def data_statistics(event_log: EventLog, models: Models) -> dict[str, Any]:
         "items": models.vocab.n_items,
         "pairs": models.vocab.n_tokens,
         "pairs_per_interaction": models.vocab.pairs_per_interaction(),
+        "entities_per_kind": models.vocab.entities.per_kind(),
+        "impressions": 0 if event_log.impressions is None else len(event_log.impressions),
         "categories": len(event_log.category_ids),
     }

@@ -27,6 +27,7 @@ class Sessions:
     user: np.ndarray  # int32 user code of each session
     start: np.ndarray  # int64 unix seconds of each session's first event
     dropped_short: int  # sessions dropped by the min_pairs rule
+    row: np.ndarray  # int64 EventLog row of each pair: its shop, query and impressions
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -49,6 +50,7 @@ class Sessions:
             user=self.user[mask],
             start=self.start[mask],
             dropped_short=0,
+            row=self.row[rows],
         )
 
 
@@ -82,7 +84,7 @@ def sessionize(log: EventLog, config: SessionConfig) -> Sessions:
 
     session_id = np.cumsum(new_session) - 1
     session_id, user, ts = session_id[keep], user[keep], ts[keep]
-    item, interaction = item[keep], interaction[keep]
+    item, interaction, log_row = item[keep], interaction[keep], order[keep]
 
     lengths = np.bincount(session_id)
     long_enough = lengths >= config.min_pairs
@@ -98,6 +100,7 @@ def sessionize(log: EventLog, config: SessionConfig) -> Sessions:
         user=user[starts][long_enough].astype(np.int32),
         start=ts[starts][long_enough].astype(np.int64),
         dropped_short=int((~long_enough).sum()),
+        row=log_row[rows].astype(np.int64),
     )
 
 
@@ -109,4 +112,5 @@ def _empty() -> Sessions:
         user=np.zeros(0, np.int32),
         start=np.zeros(0, np.int64),
         dropped_short=0,
+        row=np.zeros(0, np.int64),
     )

@@ -69,6 +69,7 @@ class SGNSResult:
     hierarchy_negatives: int
     taxonomy_negatives: int
     purchase_contexts: int  # (token, purchase) positives outside the window (journeys)
+    implicit_negatives: int  # skipped impressions used as negatives (corpus.implicit)
 
     @property
     def tokens_per_second(self) -> float:
@@ -99,7 +100,8 @@ def train_sgns(
 
     ``tables``/``negatives`` switch on the paper's custom negatives; without them this is
     plain word2vec skip-gram (the no-interaction model). ``journeys`` (with ``tables``, whose
-    token interactions it reads) switches on the blog's weights and purchase context.
+    token interactions it reads) switches on the blog's weights and purchase context, and
+    ``corpus.implicit`` (with ``negatives.implicit``) the blog's implicit negatives.
     """
     threads = resolve_threads(config.threads)
     n_tokens = len(corpus.counts)
@@ -112,11 +114,15 @@ def train_sgns(
     keep = _keep_probability(corpus.counts, config.sample)
     noise = _noise_table(corpus.counts, config.ns_exponent)
     compile_seconds = _warm_up(config.dim, knobs, threads)
-    fixed = _fixed_arguments(knobs, tables, *_journey_arrays(n_tokens, tables, journeys))
+    implicit = corpus.implicit if negatives.implicit and corpus.implicit is not None else None
+    token_weight, token_purchase = _journey_arrays(n_tokens, tables, journeys)
+    fixed = _fixed_arguments(
+        knobs, tables, token_weight, token_purchase, *_implicit_arrays(implicit)
+    )
     numba.set_num_threads(threads)
     marks = np.zeros((threads, n_tokens), dtype=np.int64)
     stamps = np.zeros(threads, dtype=np.int64)
-    stats = np.zeros((threads, 4), dtype=np.int64)
+    stats = np.zeros((threads, 5), dtype=np.int64)
     chunks = _chunk_bounds(corpus.offsets, CHUNK_TOKENS_PER_THREAD * threads)
     n_corpus = int(corpus.offsets[-1])
     total = n_corpus * config.epochs
@@ -165,6 +171,7 @@ def train_sgns(
         hierarchy_negatives=int(totals[1]),
         taxonomy_negatives=int(totals[2]),
         purchase_contexts=int(totals[3]),
+        implicit_negatives=int(totals[4]),
     )
 
 
@@ -195,6 +202,7 @@ class _Knobs:
     purchase_context: bool
     purchase_session_weight: float
     weighted: bool  # some interaction weight is not 1: look weights up per pair
+    implicit_weight: float
 
     @staticmethod
     def of(config: SGNSConfig, negatives: NegativesConfig, journeys: JourneysConfig) -> _Knobs:
@@ -209,6 +217,7 @@ class _Knobs:
             purchase_context=bool(journeys.purchase_context),
             purchase_session_weight=float(journeys.purchase_session_weight),
             weighted=any(w != 1.0 for w in journeys.weights.values()),
+            implicit_weight=float(negatives.implicit_weight),
         )
 
 
@@ -266,13 +275,29 @@ def _journey_arrays(
     """Per token: its interaction's weight (float32) and whether it is a purchase (bool)."""
     if journeys is None:
         return np.ones(n_tokens, np.float32), np.zeros(n_tokens, np.bool_)
-    by_interaction = np.array([journeys.weights[i.label] for i in Interaction], np.float32)
-    interaction = tables.token_interaction
+    by_interaction = np.array([journeys.weights[i.label] for i in Interaction] + [1.0], np.float32)
+    interaction = tables.token_interaction  # entity tokens: the last entry, weight 1
     return by_interaction[interaction], interaction == int(Interaction.PURCHASE)
 
 
+def _implicit_arrays(
+    implicit: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The kernel's implicit-negative arguments: CSR offsets, tokens, the longest row."""
+    if implicit is None:
+        return np.zeros(1, np.int64), np.zeros(1, np.int32), 0
+    offsets, tokens = implicit
+    return offsets, tokens, int(np.diff(offsets).max(initial=0))
+
+
 def _fixed_arguments(
-    knobs: _Knobs, tables: NegativeTables, token_weight: np.ndarray, token_purchase: np.ndarray
+    knobs: _Knobs,
+    tables: NegativeTables,
+    token_weight: np.ndarray,
+    token_purchase: np.ndarray,
+    implicit_offsets: np.ndarray,
+    implicit_tokens: np.ndarray,
+    implicit_longest: int,
 ) -> tuple[object, ...]:
     """The kernel's trailing arguments, the same for every chunk of a run."""
     return (
@@ -295,6 +320,10 @@ def _fixed_arguments(
         knobs.weighted,
         token_weight,
         token_purchase,
+        implicit_offsets,
+        implicit_tokens,
+        implicit_longest,
+        knobs.implicit_weight,
     )
 
 
@@ -314,13 +343,17 @@ def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
         np.ones(1, dtype=np.uint64),
         np.zeros((1, 4), dtype=np.int64),
         np.zeros(1, dtype=np.int64),
-        np.zeros((1, 4), dtype=np.int64),
+        np.zeros((1, 5), dtype=np.int64),
         np.zeros((4, dim), dtype=np.float32),
         np.zeros((4, dim), dtype=np.float32),
         np.ones(4, dtype=np.float32),
         np.zeros(8, dtype=np.int32),
         *_fixed_arguments(
-            knobs, NegativeTables.toy(4), np.ones(4, np.float32), np.zeros(4, np.bool_)
+            knobs,
+            NegativeTables.toy(4),
+            np.ones(4, np.float32),
+            np.zeros(4, np.bool_),
+            *_implicit_arrays(None),
         ),
     )
     numba.set_num_threads(threads)
@@ -333,6 +366,7 @@ def _train_chunk(
     noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
     purchase_context, w_session, weighted, token_weight, token_purchase,
+    imp_offsets, imp_tokens, imp_longest, w_imp,
 ):  # fmt: skip
     for shard in prange(len(bounds) - 1):
         stamps[shard] = _train_shard(
@@ -340,7 +374,7 @@ def _train_chunk(
             marks[shard], stamps[shard], stats[shard], u, v, keep, noise, exp_table, window,
             n_neg, shared, hierarchy, w_hier, tax_count, w_tax, token_item, token_interaction,
             item_token, token_category, cat_offsets, cat_views, purchase_context, w_session,
-            weighted, token_weight, token_purchase,
+            weighted, token_weight, token_purchase, imp_offsets, imp_tokens, imp_longest, w_imp,
         )  # fmt: skip
 
 
@@ -350,6 +384,7 @@ def _train_shard(
     noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
     purchase_context, w_session, weighted, token_weight, token_purchase,
+    imp_offsets, imp_tokens, imp_longest, w_imp,
 ):  # fmt: skip
     """Train sessions s_lo..s_hi; return the last session stamp used in ``mark``."""
     dim = u.shape[1]
@@ -358,7 +393,8 @@ def _train_shard(
     for s in range(s_lo, s_hi):
         longest = max(longest, offsets[s + 1] - offsets[s])
     kept = np.empty(longest, dtype=np.int32)
-    custom = np.empty(N_INTERACTIONS + tax_count, dtype=np.int32)
+    kept_at = np.empty(longest, dtype=np.int64)  # corpus position: its implicit negatives
+    custom = np.empty(N_INTERACTIONS + tax_count + imp_longest, dtype=np.int32)
     drawn = np.empty(max(1, n_neg), dtype=np.int32)
     bought = np.empty(MAX_PURCHASE_CONTEXTS, dtype=np.int32)
     total = max(1, offsets[s_hi] - offsets[s_lo])
@@ -386,6 +422,7 @@ def _train_shard(
                 if keep[t] < (rng & np.uint64(0xFFFF)) / 65536.0:
                     continue
             kept[n_kept] = t
+            kept_at[n_kept] = p
             n_kept += 1
         for i in range(n_kept):
             target = kept[i]
@@ -401,6 +438,13 @@ def _train_shard(
                 n_t, rng = taxonomy_negatives(
                     target, tax_count, token_category, cat_offsets, cat_views, rng, custom, n_h
                 )
+            n_i = 0
+            if imp_longest > 0:  # skipped impressions the session did not come back to
+                at = kept_at[i]
+                for q in range(imp_offsets[at], imp_offsets[at + 1]):
+                    if mark[imp_tokens[q]] != stamp:
+                        custom[n_h + n_t + n_i] = imp_tokens[q]
+                        n_i += 1
             n_r = 0
             if shared:
                 n_r, rng = _draw_negatives(noise, n_neg, target, rng, drawn)
@@ -427,11 +471,15 @@ def _train_shard(
                 for q in range(n_h, n_h + n_t):
                     _update(u, v, ctx, custom[q], np.float32(0.0), lr * w_tax, neu1e,
                             exp_table)  # fmt: skip
+                for q in range(n_h + n_t, n_h + n_t + n_i):
+                    _update(u, v, ctx, custom[q], np.float32(0.0), lr * w_imp, neu1e,
+                            exp_table)  # fmt: skip
                 for k in range(dim):
                     u[ctx, k] += neu1e[k]
                 stats[0] += 1
                 stats[1] += n_h
                 stats[2] += n_t
+                stats[4] += n_i
             for q in range(n_bought):  # the session's purchases: contexts of every position
                 goal = bought[q]
                 lr = alpha * session_w

@@ -10,12 +10,13 @@ log) for the taxonomy negatives and the per-category fallbacks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from contracts.interactions import N_INTERACTIONS, Interaction
-from trainer.config import VocabConfig
+from trainer.config import EntitiesConfig, VocabConfig
+from trainer.entities import EntityVocab, build_entities, entity_slots
 from trainer.events import EventLog
 from trainer.sessions import Sessions
 
@@ -32,6 +33,7 @@ class Vocab:
     token_interaction: np.ndarray  # int8 interaction code of each pair token
     token_count: np.ndarray  # int64
     item_token: np.ndarray  # int32 (n_items, N_INTERACTIONS): pair token or -1
+    entities: EntityVocab = field(default_factory=EntityVocab.empty)  # tokens after the pairs
 
     @property
     def n_items(self) -> int:
@@ -39,7 +41,13 @@ class Vocab:
 
     @property
     def n_tokens(self) -> int:
+        """Pair tokens (tokens.npy); the pair model also has ``size - n_tokens`` entities."""
         return len(self.token_item)
+
+    @property
+    def size(self) -> int:
+        """Rows of the pair model: the pair tokens, then the entity tokens."""
+        return self.n_tokens + len(self.entities)
 
     def token_label(self, token: int) -> str:
         """A readable name such as ``i42:cart``."""
@@ -53,18 +61,25 @@ class Vocab:
 
 @dataclass(frozen=True)
 class Corpus:
-    """Sessions as token ids: session ``s`` is ``tokens[offsets[s]:offsets[s + 1]]``."""
+    """Sessions as token ids: session ``s`` is ``tokens[offsets[s]:offsets[s + 1]]``.
+
+    ``implicit``, when given, is the implicit negatives of every position: position p's are
+    ``implicit[1][implicit[0][p]:implicit[0][p + 1]]`` (CSR offsets int64, tokens int32).
+    """
 
     tokens: np.ndarray  # int32
     offsets: np.ndarray  # int64
     counts: np.ndarray  # int64 occurrences of each token id in this corpus
+    implicit: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
 
-def build_vocab(sessions: Sessions, log: EventLog, config: VocabConfig) -> Vocab:
-    """Count, threshold and order the items and pairs of ``sessions``."""
+def build_vocab(
+    sessions: Sessions, log: EventLog, config: VocabConfig, entities: EntitiesConfig | None = None
+) -> Vocab:
+    """Count, threshold and order the items and pairs (and ``entities``) of ``sessions``."""
     n_log_items = len(log.item_ids)
     item_count = np.bincount(sessions.item, minlength=n_log_items).astype(np.int64)
     pair_key = sessions.item.astype(np.int64) * N_INTERACTIONS + sessions.interaction
@@ -87,30 +102,84 @@ def build_vocab(sessions: Sessions, log: EventLog, config: VocabConfig) -> Vocab
     token_item = row_of_item[log_item].astype(np.int32)
     item_token = np.full((len(kept_items), N_INTERACTIONS), -1, dtype=np.int32)
     item_token[token_item, inter] = np.arange(len(token_item), dtype=np.int32)
+    category = item_categories(log)
+    entity_vocab = EntityVocab.empty()
+    if entities is not None and entities.kinds:
+        entity_vocab = build_entities(log, sessions, category, entities)
     return Vocab(
         item_ids=log.item_ids[kept_items],
-        item_category=item_categories(log)[kept_items],
+        item_category=category[kept_items],
         item_count=item_count[kept_items],
         category_ids=log.category_ids,
         token_item=token_item,
         token_interaction=inter.astype(np.int8),
         token_count=counts.astype(np.int64),
         item_token=item_token,
+        entities=entity_vocab,
     )
 
 
-def encode_pairs(sessions: Sessions, vocab: Vocab, log: EventLog) -> Corpus:
-    """The pair-token corpus; out-of-vocabulary pairs are removed (word2vec drops rare words)."""
-    row_of_item = _row_of_item(vocab, log)
-    rows = row_of_item[sessions.item]
+def encode_pairs(sessions: Sessions, vocab: Vocab, log: EventLog, implicit_max: int = 0) -> Corpus:
+    """The pair-token corpus; out-of-vocabulary pairs are removed (word2vec drops rare words).
+
+    With entity tokens in ``vocab``, each pair is preceded by those it brings (trainer/
+    entities.py). With ``implicit_max``, a pair's implicit negatives are the pairs, of its
+    interaction, of the items its log row says were shown above it and skipped
+    (``log.impressions``): at most ``implicit_max``, nearest the click first.
+    """
+    rows = _row_of_item(vocab, log)[sessions.item]
     token = np.where(rows >= 0, vocab.item_token[np.maximum(rows, 0), sessions.interaction], -1)
-    return _compact(token, sessions.offsets, vocab.n_tokens, dedupe=False)
+    slots = token[:, None].astype(np.int64)
+    if len(vocab.entities):
+        before = entity_slots(log, sessions, vocab.entities, item_categories(log), vocab.n_tokens)
+        slots = np.concatenate([before, slots], axis=1)
+    width = slots.shape[1]
+    corpus, kept = _compact(slots.ravel(), sessions.offsets * width, vocab.size, dedupe=False)
+    if not implicit_max:
+        return corpus
+    position, negative = _implicit_negatives(sessions, vocab, log, token, implicit_max)
+    at = np.full(len(slots) * width, -1, np.int64)
+    at[kept] = np.arange(len(kept))
+    position = at[position * width + width - 1]
+    order = np.argsort(position[position >= 0], kind="stable")
+    negative = negative[position >= 0][order]
+    counts = np.bincount(position[position >= 0], minlength=len(corpus.tokens))
+    offsets = np.zeros(len(corpus.tokens) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return replace(corpus, implicit=(offsets, negative.astype(np.int32)))
+
+
+def _implicit_negatives(
+    sessions: Sessions, vocab: Vocab, log: EventLog, token: np.ndarray, most: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(session position, negative token): each shown-and-skipped item's pair of the click's
+    interaction, for clicks and shown items in the vocabulary; at most ``most`` per position,
+    the last shown (nearest the click) first."""
+    shown = log.impressions
+    if shown is None or not len(shown):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    position_of_row = np.full(len(log), -1, np.int64)
+    position_of_row[sessions.row] = np.arange(len(sessions.row))
+    position = position_of_row[shown.row]
+    index = {item_id: row for row, item_id in enumerate(vocab.item_ids)}
+    shown_row = np.array([index.get(i, -1) for i in shown.ids], np.int64)[shown.item]
+    ok = (position >= 0) & (shown_row >= 0)
+    ok[ok] = token[position[ok]] >= 0
+    negative = np.full(len(position), -1, np.int64)
+    negative[ok] = vocab.item_token[shown_row[ok], sessions.interaction[position[ok]]]
+    ok &= (negative >= 0) & (negative != np.where(position >= 0, token[position], -1))
+    position, negative = position[ok], negative[ok]
+    order = np.lexsort((-np.arange(len(position)), position))  # per click, nearest first
+    position, negative = position[order], negative[order]
+    first = np.r_[0, np.flatnonzero(np.diff(position)) + 1]
+    rank = np.arange(len(position)) - np.repeat(first, np.diff(np.r_[first, len(position)]))
+    return position[rank < most], negative[rank < most]
 
 
 def encode_items(sessions: Sessions, vocab: Vocab, log: EventLog) -> Corpus:
     """The no-interaction corpus: one token per item, consecutive repeats collapsed."""
     token = _row_of_item(vocab, log)[sessions.item]
-    return _compact(token, sessions.offsets, vocab.n_items, dedupe=True)
+    return _compact(token, sessions.offsets, vocab.n_items, dedupe=True)[0]
 
 
 def _row_of_item(vocab: Vocab, log: EventLog) -> np.ndarray:
@@ -119,24 +188,30 @@ def _row_of_item(vocab: Vocab, log: EventLog) -> np.ndarray:
     return np.array([index.get(i, -1) for i in log.item_ids], dtype=np.int64)
 
 
-def _compact(token: np.ndarray, offsets: np.ndarray, n_tokens: int, dedupe: bool) -> Corpus:
-    """Drop -1 tokens (and consecutive repeats), then sessions left with fewer than 2 tokens."""
+def _compact(
+    token: np.ndarray, offsets: np.ndarray, n_tokens: int, dedupe: bool
+) -> tuple[Corpus, np.ndarray]:
+    """Drop -1 tokens (and consecutive repeats), then sessions left with fewer than 2 tokens.
+
+    Also returns, per corpus token, its index in ``token``.
+    """
     session = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     keep = token >= 0
     if dedupe:
         same = np.zeros(len(token), dtype=bool)
         same[1:] = (token[1:] == token[:-1]) & (session[1:] == session[:-1])
         keep &= ~same
+    index = np.flatnonzero(keep)
     token, session = token[keep], session[keep]
     lengths = np.bincount(session, minlength=len(offsets) - 1)
     long_enough = lengths >= 2
     rows = long_enough[session]
-    token = token[rows].astype(np.int32)
+    token, index = token[rows].astype(np.int32), index[rows]
     kept_lengths = lengths[long_enough]
     new_offsets = np.zeros(len(kept_lengths) + 1, dtype=np.int64)
     np.cumsum(kept_lengths, out=new_offsets[1:])
     counts = np.bincount(token, minlength=n_tokens).astype(np.int64)
-    return Corpus(tokens=token, offsets=new_offsets, counts=counts)
+    return Corpus(tokens=token, offsets=new_offsets, counts=counts), index
 
 
 def item_categories(log: EventLog) -> np.ndarray:

@@ -41,6 +41,7 @@ def sessions(*rows: list[tuple[int, int]]) -> Sessions:
         user=np.zeros(len(rows), dtype=np.int32),
         start=np.zeros(len(rows), dtype=np.int64),
         dropped_short=0,
+        row=np.arange(len(flat), dtype=np.int64),
     )
 
 

@@ -43,9 +43,9 @@ def toy_models() -> Models:
         token_count=np.ones(2 * N, dtype=np.int64),
         item_token=item_token,
     )
-    pairs = SGNSResult(vectors, vectors, 0, 0.0, 0.0, 1, 1, 0, 0, 0, 0)
+    pairs = SGNSResult(vectors, vectors, 0, 0.0, 0.0, 1, 1, 0, 0, 0, 0, 0)
     empty = Sessions(np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(1, np.int64),
-                     np.zeros(0, np.int32), np.zeros(0, np.int64), 0)  # fmt: skip
+                     np.zeros(0, np.int32), np.zeros(0, np.int64), 0, np.zeros(0, np.int64))  # fmt: skip
     return Models(empty, vocab, pairs, None)
 
 

@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 
 from contracts.interactions import Interaction
 from contracts.manifest import SPACES, Similarity
-from contracts.search import HnswSearch, NeighborSearch, unit_rows
+from contracts.search import HnswSearch, NeighborSearch
+from trainer.cold import category_means
 from trainer.config import IndexConfig
 from trainer.evaluation.topk import TopKSearch
 
@@ -146,17 +147,12 @@ class EmbeddingGenerator:
     ) -> None:
         """Query rows for items without one: their category's mean unit query vector."""
         row_category = category[embeddings.item[query_rows]]
-        known = row_category >= 0
-        unit = unit_rows(self._queries[query_rows[known]])
         n_categories = int(category.max()) + 1 if len(category) else 0
-        sums = np.zeros((n_categories, self._queries.shape[1]), np.float64)
-        np.add.at(sums, row_category[known], unit)
-        has_vector = np.bincount(row_category[known], minlength=n_categories) > 0
-        cold = np.flatnonzero((self._query_row < 0) & (category >= 0))
-        cold = cold[has_vector[category[cold]]]
-        means = sums[has_vector].astype(np.float32)
+        found, means = category_means(self._queries[query_rows], row_category, n_categories)
         row_of_category = np.full(n_categories, -1, np.int64)
-        row_of_category[has_vector] = len(self._queries) + np.arange(len(means))
+        row_of_category[found] = len(self._queries) + np.arange(len(means))
+        cold = np.flatnonzero((self._query_row < 0) & (category >= 0))
+        cold = cold[row_of_category[category[cold]] >= 0]
         self._queries = np.concatenate([self._queries, means])
         self._query_row[cold] = row_of_category[category[cold]]
 
