@@ -64,6 +64,18 @@ ABLATIONS: dict[str, dict[str, dict[str, Any]]] = {
             "purchase_session_weight": 2.0,
         }
     },
+    "+ implicit negatives": {"negatives": {"implicit": True}},
+    "+ category tokens": {"entities": {"kinds": ["category"]}},
+    "+ query & shop tokens": {"entities": {"kinds": ["query", "shop"]}},
+    "+ all extensions": {
+        "journeys": {
+            "purchase_context": True,
+            "weights": JOURNEY_WEIGHTS,
+            "purchase_session_weight": 2.0,
+        },
+        "negatives": {"implicit": True},
+        "entities": {"kinds": ["query", "category", "shop"]},
+    },
 }
 """Variants of the main config retrained for the ablation table: section → field overrides."""
 MATRIX_TARGETS: tuple[Interaction | None, ...] = (*Interaction, None)  # None: "any"
@@ -212,6 +224,9 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
     ablations: dict[str, dict[str, ModelResult]] = {}
     if options.ablations:
         for variant, overrides in ABLATIONS.items():
+            if (missing := missing_data(overrides, event_log)) is not None:
+                notes.append(f"ablation {variant!r} skipped: the log has no {missing}")
+                continue
             with _timed(timings, f"ablation {variant}"):
                 ablations[variant] = ablate(overrides, split, event_log, scorer, config, options)
     timings["total"] = time.perf_counter() - started
@@ -238,9 +253,9 @@ def embeddings_of(models: Models, event_log: EventLog) -> tuple[Embeddings, Embe
     """The pair and item models' vectors, rows labelled with the log's item codes."""
     item_code = _item_codes(models, event_log)
     vocab = models.vocab
-    pairs = Embeddings(
-        models.pairs.input,
-        models.pairs.output,
+    pairs = Embeddings(  # the pair rows; entity tokens (after them) are not items
+        models.pairs.input[: vocab.n_tokens],
+        models.pairs.output[: vocab.n_tokens],
         item_code[vocab.token_item],
         vocab.token_interaction,
     )
@@ -344,6 +359,18 @@ def sweep_dim(
         result = scorer.score(scorer.embedding(item_emb, cfg, None))
         out["no-interaction"] = _with_train(result, train_s["items"])
     return out
+
+
+def missing_data(overrides: dict[str, dict[str, Any]], event_log: EventLog) -> str | None:
+    """What a variant needs from the log and this one lacks (None: nothing): without it, the
+    variant would only retrain the main config."""
+    if overrides.get("negatives", {}).get("implicit") and len(overrides) == 1:
+        return None if event_log.impressions is not None else "impressions column"
+    kinds = overrides.get("entities", {}).get("kinds", [])
+    lacks_columns = event_log.query is None and event_log.shop is None
+    if kinds and len(overrides) == 1 and "category" not in kinds and lacks_columns:
+        return "query or shop_id column"
+    return None
 
 
 def ablate(

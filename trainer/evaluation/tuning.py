@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -123,7 +124,8 @@ def with_knob(config: TrainConfig, path: str, value: Any) -> TrainConfig:
 
 def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
     """``config`` with every ``path=value`` of a comma-separated setting applied."""
-    for assignment in filter(None, (part.strip() for part in text.split(","))):
+    parts = re.split(r",(?![^\[]*\])", text)  # commas inside [...] belong to a list value
+    for assignment in filter(None, (part.strip() for part in parts)):
         path, sep, raw = assignment.partition("=")
         if not sep:
             raise KnobError(f"{assignment!r}: expected path=value")
