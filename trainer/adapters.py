@@ -49,6 +49,8 @@ class Adapter:
     a header (None: a header is required). `interactions` maps the dataset's names to canonical
     labels; `ignored` names are dropped and counted, not reported as bad. Numeric timestamps
     are in `timestamp_unit`; ISO-8601 strings (also with a trailing " UTC") are always read.
+    `timestamp_unit = "mmdd"` reads day-only stamps such as Tmall's ``1111`` (11 November) as
+    midnight UTC of that day in `timestamp_year`.
     """
 
     name: str
@@ -56,7 +58,8 @@ class Adapter:
     headerless_columns: tuple[str, ...] | None = None
     interactions: Mapping[str, str] = field(default_factory=dict)
     ignored: frozenset[str] = frozenset()
-    timestamp_unit: Literal["s", "ms"] = "s"
+    timestamp_unit: Literal["s", "ms", "mmdd"] = "s"
+    timestamp_year: int = 1970  # the year of "mmdd" stamps
 
     def source(self, column: str) -> str:
         """The dataset's name for canonical `column`."""
@@ -95,6 +98,20 @@ ADAPTERS: dict[str, Adapter] = {
         },
         interactions={"view": "view", "cart": "cart", "purchase": "purchase"},
         ignored=frozenset({"remove_from_cart"}),
+    ),
+    # Tmall (IJCAI-15 repeat buyers) user_log_format1.csv: category and seller (shop) on every
+    # row; day-only time stamps (mmdd, 2015), so a user's day is one session, in file order.
+    "tmall": Adapter(
+        "tmall",
+        columns={
+            "category_id": "cat_id",
+            "shop_id": "seller_id",
+            "timestamp": "time_stamp",
+            "interaction": "action_type",
+        },
+        interactions={"0": "view", "1": "cart", "2": "purchase", "3": "favorite"},
+        timestamp_unit="mmdd",
+        timestamp_year=2015,
     ),
     # RetailRocket events.csv: millisecond timestamps, no category in this file.
     "retailrocket": Adapter(
@@ -138,7 +155,9 @@ def decode_interactions(
     return table[index], index, labels
 
 
-def decode_timestamps(values: pa.Array, unit: Literal["s", "ms"]) -> tuple[np.ndarray, np.ndarray]:
+def decode_timestamps(
+    values: pa.Array, unit: Literal["s", "ms", "mmdd"], year: int = 1970
+) -> tuple[np.ndarray, np.ndarray]:
     """Unix seconds (int64, floored) and a mask of the values that parsed.
 
     Integers and floats are in `unit`; timestamp-typed columns carry their own unit; strings are
@@ -146,6 +165,8 @@ def decode_timestamps(values: pa.Array, unit: Literal["s", "ms"]) -> tuple[np.nd
     offset; naive means UTC). Strings take a fast path when all are integers, else only the
     batch's distinct strings are parsed — logs are roughly time-ordered, so those are few.
     """
+    if unit == "mmdd":
+        return _month_days(values, year)
     per_second = _UNIT_SECONDS[unit]
     kind = values.type
     if pa.types.is_dictionary(kind):
@@ -171,6 +192,20 @@ def decode_timestamps(values: pa.Array, unit: Literal["s", "ms"]) -> tuple[np.nd
     index = encoded.indices.fill_null(0).to_numpy()
     valid = ok[index] & _valid(encoded.indices)
     return np.where(valid, secs[index], 0), valid
+
+
+def _month_days(values: pa.Array, year: int) -> tuple[np.ndarray, np.ndarray]:
+    """Midnight UTC of ``year``-mm-dd for values ``mmdd`` (1111, "0511"); others fail."""
+    text = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    ok = pc.match_substring_regex(text, r"^\d{3,4}$").fill_null(False)
+    digits = pc.if_else(ok, text, "0").cast(pa.int64()).to_numpy()
+    month, day = digits // 100, digits % 100
+    months = np.array([31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
+                       31, 30, 31, 30, 31, 31, 30, 31, 30, 31])  # fmt: skip
+    valid = ok.to_numpy(zero_copy_only=False) & (month >= 1) & (month <= 12) & (day >= 1)
+    valid &= day <= months[np.clip(month, 1, 12) - 1]
+    days = _days_from_civil(np.full(len(digits), year), np.clip(month, 1, 12), day)
+    return np.where(valid, days * 86_400, 0), valid
 
 
 def _valid(values: pa.Array) -> np.ndarray:

@@ -37,7 +37,7 @@ class DataConfig(_Section):
 
     format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"  # auto: by file extension
     # canonical: our schema; the others read public datasets in their original layout.
-    adapter: Literal["canonical", "taobao", "rees46", "retailrocket"] = "canonical"
+    adapter: Literal["canonical", "taobao", "tmall", "rees46", "retailrocket"] = "canonical"
     # A dataset's own interaction names → canonical ones (added to the adapter's own map).
     interaction_map: dict[str, str] = Field(default_factory=dict)
     on_bad_rows: Literal["skip", "fail"] = "skip"  # skip: count, report, go on

@@ -344,7 +344,9 @@ class _Builder:
                 *(("ignored", label) if ignored else ("bad", f"unknown interaction {names[j]!r}")),
             )
         stamp = text.get("timestamp", pa.nulls(n, pa.string()))
-        secs, ok = adapters.decode_timestamps(stamp, self.adapter.timestamp_unit)
+        secs, ok = adapters.decode_timestamps(
+            stamp, self.adapter.timestamp_unit, self.adapter.timestamp_year
+        )
         flag(~ok, "bad", "unparsable timestamp")
         outside = np.zeros(n, bool)
         if self.since is not None:

@@ -352,6 +352,25 @@ def test_retailrocket_timestamps_are_milliseconds(tmp_path: Path) -> None:
     ]
 
 
+def test_tmall_reads_seller_as_shop_and_day_only_stamps_as_midnight_utc(tmp_path: Path) -> None:
+    header = "user_id,item_id,cat_id,seller_id,brand_id,time_stamp,action_type"
+    rows = [
+        ("328862", "323294", "833", "2882", "2661", "0829", "0"),
+        ("328862", "844400", "1271", "2882", "2661", "1111", "2"),
+        ("234512", "575153", "1271", "2882", "", "0230", "1"),  # no 30 February
+        ("234512", "575153", "1271", "4605", "", "1111", "3"),
+    ]
+    log = load(write(tmp_path / "user_log_format1.csv", csv_text(rows, header)), adapter="tmall")
+    nov11 = 1447200000  # 2015-11-11T00:00:00Z
+    assert decoded(log) == [
+        ("328862", "323294", "view", nov11 - 74 * 86400, "833"),
+        ("328862", "844400", "purchase", nov11, "1271"),
+        ("234512", "575153", "favorite", nov11, "1271"),
+    ]
+    assert log.report.bad.counts == {"unparsable timestamp": 1}
+    assert log.shop is not None and [log.shop_ids[c] for c in log.shop] == ["2882", "2882", "4605"]
+
+
 def test_config_interaction_map_adds_names_case_insensitively(tmp_path: Path) -> None:
     rows = [("u", "i", " Click ", T0, "c"), ("u", "i", "BUY", T0, "c"), ("u", "i", "View", T0, "c")]
     log = load(

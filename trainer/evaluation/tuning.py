@@ -35,6 +35,7 @@ import click
 import numpy as np
 
 from contracts.interactions import Interaction
+from trainer.adapters import ADAPTERS
 from trainer.config import TrainConfig, load_config
 from trainer.evaluation.copurchase import copurchase_generator
 from trainer.evaluation.metrics import TARGETS, build_test_pairs
@@ -206,7 +207,7 @@ def _markdown(trials: list[Trial], windows: dict[float, dict[str, float]]) -> st
 @click.option("--events", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True)  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--adapter", type=click.Choice(["canonical", "taobao", "rees46", "retailrocket"]))
+@click.option("--adapter", type=click.Choice(list(ADAPTERS)))
 @click.option("--config", "config_path",
               type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
 @click.option("--test-days", type=float, default=1.0, show_default=True)
