@@ -44,8 +44,9 @@ def toy_models() -> Models:
         item_token=item_token,
     )
     pairs = SGNSResult(vectors, vectors, 0, 0.0, 0.0, 1, 1, 0, 0, 0, 0, 0)
+    none = np.zeros(0, np.int64)
     empty = Sessions(np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(1, np.int64),
-                     np.zeros(0, np.int32), np.zeros(0, np.int64), 0, np.zeros(0, np.int64))  # fmt: skip
+                     np.zeros(0, np.int32), none, 0, none)  # fmt: skip
     return Models(empty, vocab, pairs, None)
 
 
