@@ -15,9 +15,10 @@ from typing import Any
 
 import click
 
+from trainer import adapters
 from trainer.config import ConfigError, TrainConfig, load_config
 
-ADAPTERS = ["canonical", "taobao", "rees46", "retailrocket"]
+ADAPTERS = list(adapters.ADAPTERS)
 
 
 def config_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -71,15 +72,57 @@ def main(verbose: bool) -> None:
 )
 @click.option("--days", type=click.IntRange(1), default=9, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def synth(out: Path, users: int, items: int, categories: int, days: int, seed: int) -> None:
+@click.option(
+    "--listing-size",
+    type=click.IntRange(0, 100),
+    default=0,
+    show_default=True,
+    help="Add impressions: each view shows 0..N-1 skipped items above it (0 = off).",
+)
+@click.option(
+    "--shops",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Add shop_id: items belong to this many shops, each in one category pair (0 = off).",
+)
+@click.option(
+    "--search-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Add query: this fraction of sessions starts with a search (0 = off).",
+)
+def synth(
+    out: Path,
+    users: int,
+    items: int,
+    categories: int,
+    days: int,
+    seed: int,
+    listing_size: int,
+    shops: int,
+    search_rate: float,
+) -> None:
     """Write a synthetic event log in the canonical schema."""
     from trainer.synth import SynthConfig, generate, write_events
 
     if categories % 2:
         raise click.BadParameter("must be even", param_hint="--categories")
-    table = generate(
-        SynthConfig(users=users, items=items, categories=categories, days=days, seed=seed)
-    )
+    try:
+        config = SynthConfig(
+            users=users,
+            items=items,
+            categories=categories,
+            days=days,
+            seed=seed,
+            listing_size=listing_size,
+            shops=shops,
+            search_rate=search_rate,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    table = generate(config)
     write_events(table, out)
     click.echo(f"wrote {table.num_rows} events to {out}", err=True)
 

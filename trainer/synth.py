@@ -13,6 +13,23 @@ cart neighbours in the complement more often: view embeddings find substitutes, 
 complements (the paper's figure 1). Sessions are hours apart, events inside one seconds to
 minutes apart, so a 30-minute inactivity cut recovers them. Everything is built as numpy arrays
 per batch of users (no per-event Python), deterministic for a given config.
+
+Three knobs, all off by default (and then the table is exactly the one above), add the trainer's
+extension columns after ``COLUMNS``, in this order:
+
+- ``shops``: every item belongs to one shop ``s0000``…, and a shop sells in one category pair, so
+  its neighbours are shops of the same or the complementary category. Column ``shop_id``.
+- ``search_rate``: that fraction of the non-bounce sessions starts with a search; their first
+  view, always in the session's category, carries a ``query`` naming it ("cheap c012").
+- ``listing_size``: implicit negatives. Items have a hidden binary style, each session leg a
+  style it mostly sticks to, and every non-noise view is a click on a listing: ``impressions``
+  holds the items shown above it and scrolled past, ``|``-joined in display order, all of the
+  clicked item's category and of the *other* style. So skipped items are worse for the session
+  than clicked ones, and a model using them as negatives should separate the styles better.
+
+The new columns are null where they do not apply. Their random numbers come from generators of
+their own, so the draws of the base table never move: a knob changes only what it must (listings
+re-draw the items of views, a search keeps its session's first view out of the noise).
 """
 
 from __future__ import annotations
@@ -32,10 +49,18 @@ import pyarrow.parquet as pq
 from contracts.interactions import LABELS, Interaction
 
 COLUMNS = ("user_id", "item_id", "interaction", "timestamp", "category_id")
+EXTRA_COLUMNS = ("shop_id", "query", "impressions")  # in this order, each only when its knob is on
+IMPRESSION_SEPARATOR = "|"
+# A search names its category in one of these phrasings: lower-case words, single spaces.
+QUERY_TEMPLATES = ("{} sale", "cheap {}", "buy {}")
 FORMATS = (".csv", ".csv.gz", ".parquet", ".jsonl")
 _BATCH_USERS = 20_000  # users per vectorised batch: bounds memory; part of what a seed means
 _MAX_VIEWS = 40  # cap on views per journey leg, so a session stays well under a few hours
 _MAX_GAP = 25 * 60  # longest gap inside a session: clearly under a 30-minute inactivity cut
+_MAX_LISTING = 100  # a listing page; bounds the (click, slot) arrays and the string column
+_TRIES = 64  # rounds of impression draws before a listing is cut short (rare items left)
+_RACE_MAX = 256  # widest (category, style) subset whose listings are drawn by an exact race
+_LISTING_CELLS = 4_000_000  # (click, rank) cells drawn together: bounds memory
 _V, _F, _C, _P = (int(i) for i in Interaction)
 # A session is eight consecutive segments: views, favorite, views, cart, complement views,
 # second cart, purchase of the first cart, purchase of the second.
@@ -68,6 +93,11 @@ class SynthConfig:
     purchase_rate: float = 0.5  # each carted item is bought at the end of the session
     gap_seconds: float = 40.0  # median gap between events of a session (log-normal, < 30 min)
     session_gap_hours: float = 1.0  # least gap between a user's sessions: well over 30 minutes
+    # The blog extensions; 0 switches each off, and with all off the table is exactly COLUMNS.
+    listing_size: int = 0  # implicit negatives: a view shows 0..listing_size-1 skipped items
+    style_fidelity: float = 0.9  # with listings, views that keep to the session leg's style
+    shops: int = 0  # entity tokens: items belong to shops, each selling in one category pair
+    search_rate: float = 0.0  # entity tokens: non-bounce sessions whose first view has a query
 
     def __post_init__(self) -> None:
         if self.categories < 2 or self.categories % 2:
@@ -83,6 +113,16 @@ class SynthConfig:
             raise ValueError("sessions_per_user, views_mean and complement_views_mean must be >= 1")
         if self.start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
+        if not 0 <= self.listing_size <= _MAX_LISTING:
+            raise ValueError(f"listing_size must be in 0..{_MAX_LISTING}, got {self.listing_size}")
+        if self.listing_size and self.items < 2 * self.categories:
+            raise ValueError(
+                f"listing_size needs two items per category (one per style): items={self.items}"
+            )
+        if not 0.0 <= self.style_fidelity <= 1.0:
+            raise ValueError(f"style_fidelity must be in [0, 1], got {self.style_fidelity}")
+        if not 0 <= self.shops <= self.items:
+            raise ValueError(f"shops must be in 0..items ({self.items}), got {self.shops}")
 
 
 # The benchmark corpus: ~4.9M events, ~300k distinct (item, interaction) pairs, ~2 s to make.
@@ -133,6 +173,23 @@ class _World:
         return self.slot_item[lo + _zipf(rng, self.category_start[category + 1] - lo, skew)]
 
 
+@dataclass(frozen=True)
+class _Styles:
+    """The items' hidden styles, and each (category, style) subset in popularity order."""
+
+    item_style: np.ndarray  # item index -> 0 or 1
+    start: np.ndarray  # subset 2 * category + style owns positions [start[k], start[k + 1])
+    item: np.ndarray  # position -> item index, by popularity within each subset
+    position: np.ndarray  # item index -> position
+
+    def sample_items(
+        self, rng: np.random.Generator, category: np.ndarray, style: np.ndarray, skew: float
+    ) -> np.ndarray:
+        key = 2 * category + style
+        lo = self.start[key]
+        return self.item[lo + _zipf(rng, self.start[key + 1] - lo, skew)]
+
+
 def _sample(cdf: np.ndarray, rng: np.random.Generator, size: tuple[int, ...]) -> np.ndarray:
     return np.searchsorted(cdf, rng.random(size), side="right")
 
@@ -150,11 +207,56 @@ def _world(config: SynthConfig) -> _World:
     return _World(cdf, start, slot_item, item_category, favorites)
 
 
+def _styles(config: SynthConfig, world: _World) -> _Styles:
+    """Half of each category's items (rounded) per style, at random, whatever their popularity."""
+    rng = np.random.default_rng([config.seed, 2])
+    slot_category = world.item_category[world.slot_item]
+    order = np.lexsort((rng.random(config.items), slot_category))
+    slot_style = np.empty(config.items, dtype=np.int64)
+    slot_style[order] = (np.arange(config.items) - world.category_start[slot_category[order]]) % 2
+    key = 2 * slot_category + slot_style
+    by_subset = np.argsort(key, kind="stable")  # stable: popularity order within a subset
+    start = np.searchsorted(key[by_subset], np.arange(2 * config.categories + 1))
+    item_style = np.empty(config.items, dtype=np.int64)
+    item_style[world.slot_item] = slot_style
+    item = world.slot_item[by_subset]
+    position = np.empty(config.items, dtype=np.int64)
+    position[item] = np.arange(config.items)
+    return _Styles(item_style, start, item, position)
+
+
+def _item_shops(config: SynthConfig, world: _World) -> np.ndarray:
+    """Item index -> shop index. Shop s sells in category pair s mod pairs; a pair's items, in
+    popularity order, go round-robin over its shops, so every shop has a mix of popular and rare
+    items. With fewer shops than pairs, pair p's items all go to shop p mod shops."""
+    pairs = config.categories // 2
+    pair = np.arange(pairs)
+    n_shops = np.maximum(1, config.shops // pairs + (pair < config.shops % pairs))
+    pair_start = world.category_start[::2]  # pair p owns popularity slots of categories 2p, 2p+1
+    slot_pair = np.repeat(pair, np.diff(pair_start))
+    rank = np.arange(config.items) - pair_start[slot_pair]
+    shop = np.empty(config.items, dtype=np.int64)
+    shop[world.slot_item] = (slot_pair + (rank % n_shops[slot_pair]) * pairs) % config.shops
+    return shop
+
+
+def item_styles(config: SynthConfig) -> dict[str, int]:
+    """Item id -> its hidden style (0 or 1) in ``config``'s world, the one ``listing_size`` uses:
+    for tests and benchmarks that check a model separates the styles."""
+    world = _world(config)
+    ids = _ids("i", config.items, 6).to_pylist()
+    return dict(zip(ids, _styles(config, world).item_style.tolist(), strict=True))
+
+
 def _batch(
-    config: SynthConfig, world: _World, users: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Events of ``users`` as (user, item, interaction, timestamp) arrays in (user, time) order."""
+    config: SynthConfig, world: _World, styles: _Styles | None, users: np.ndarray, b: int
+) -> tuple[np.ndarray, ...]:
+    """Events of ``users`` (batch ``b``) as (user, item, interaction, timestamp) arrays in (user,
+    time) order, then (query, n_shown, shown): a query code per event (3 * category + phrasing,
+    or -1), and per event the count of its impressions, all of them concatenated in event order;
+    each of the last three empty when its knob is off."""
     c = config
+    rng = np.random.default_rng([c.seed, 1, b])
     n_sessions = np.maximum(1, rng.poisson(c.sessions_per_user, users.size))
     sess_user = np.repeat(users, n_sessions)
     s = sess_user.size  # sessions in this batch; one entry per session in the arrays below
@@ -192,6 +294,33 @@ def _batch(
     noise = (rng.random(e) < c.noise_rate) & ~kept
     ev_cat[noise] = rng.integers(c.categories, size=int(noise.sum()))
     item = world.sample_items(rng, ev_cat, c.item_skew)
+    query = np.zeros(0, dtype=np.int64)
+    if c.search_rate:  # the search's own draws: the draws above stay the same
+        search_rng = np.random.default_rng([c.seed, 3, b])
+        searched = ~bounce & (search_rng.random(s) < c.search_rate)
+        phrasing = search_rng.integers(len(QUERY_TEMPLATES), size=s)
+        at = first[searched]
+        query = np.full(e, -1, dtype=np.int64)
+        query[at] = (cat * len(QUERY_TEMPLATES) + phrasing)[searched]
+        strayed = at[noise[at]]  # a search's first result is in the category searched
+        noise[at] = False
+        ev_cat[at] = cat[searched]
+        item[strayed] = world.sample_items(search_rng, ev_cat[strayed], c.item_skew)
+    n_shown, shown = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if styles is not None:  # listings: views keep to their leg's style; the other one is skipped
+        listing_rng = np.random.default_rng([c.seed, 2, b])
+        leg_style = listing_rng.integers(2, size=(s, 2))
+        clicked = np.flatnonzero(((seg == 0) | (seg == 2) | (seg == 4)) & ~noise)
+        style = leg_style[sess[clicked], (seg[clicked] == 4).astype(np.int64)]
+        category = ev_cat[clicked]
+        faithful = listing_rng.random(clicked.size) < c.style_fidelity
+        item[clicked[faithful]] = styles.sample_items(
+            listing_rng, category[faithful], style[faithful], c.item_skew
+        )
+        n_shown = np.zeros(e, dtype=np.int64)
+        n_shown[clicked], shown = _listings(
+            c, styles, listing_rng, item[clicked], category, 1 - style
+        )
     # Favorites and carts take the item viewed just before; purchases the carted ones.
     for at in (
         (first + before_fav)[fav],
@@ -219,29 +348,163 @@ def _batch(
     earlier -= earlier[np.repeat(user_first, n_sessions)]
     session_start = int(c.start.timestamp()) + free + earlier
     timestamp = session_start[sess] + offset
-    return sess_user[sess], item, _SEGMENT_INTERACTION[seg], timestamp
+    return sess_user[sess], item, _SEGMENT_INTERACTION[seg], timestamp, query, n_shown, shown
+
+
+def _listings(
+    config: SynthConfig,
+    styles: _Styles,
+    rng: np.random.Generator,
+    clicked: np.ndarray,
+    category: np.ndarray,
+    style: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each clicked item, the items shown above it: 0..listing_size-1 distinct items of its
+    ``category`` and of ``style``, drawn by popularity, never the clicked one. Returns the count
+    per click and the items, concatenated in click order and display order."""
+    key = 2 * category + style
+    lo, size = styles.start[key], styles.start[key + 1] - styles.start[key]
+    own = styles.position[clicked] - lo  # the clicked item's rank in the subset, if it is in it
+    own[(own < 0) | (own >= size)] = -1  # (a view off the leg's style may be of this one)
+    want = np.minimum(rng.integers(config.listing_size, size=clicked.size), size - (own >= 0))
+    shown = np.full((clicked.size, config.listing_size - 1), -1, dtype=np.int64)
+    widest = int(size.max(initial=0))
+    draw = _race if widest <= _RACE_MAX else _rejection
+    step = max(1, _LISTING_CELLS // max(widest if draw is _race else 2 * shown.shape[1], 1))
+    listed = np.flatnonzero(want > 0)
+    for first in range(0, listed.size, step):  # chunks bound the (rows, ranks) arrays
+        rows = listed[first : first + step]
+        shown[rows] = draw(config, styles, rng, lo[rows], size[rows], own[rows], want[rows])
+    filled = shown >= 0
+    return filled.sum(axis=1), shown[filled]  # row-major: each listing's filled slots come first
+
+
+def _race(
+    config: SynthConfig,
+    styles: _Styles,
+    rng: np.random.Generator,
+    lo: np.ndarray,
+    size: np.ndarray,
+    own: np.ndarray,
+    want: np.ndarray,
+) -> np.ndarray:
+    """Listings drawn without replacement, exactly: the ranks of a subset in order of
+    Exp(1) / weight are successive popularity draws each excluding the ones before."""
+    ranks = np.arange(int(size.max(initial=1)))
+    keys = rng.standard_exponential((lo.size, ranks.size), dtype=np.float32)
+    keys /= _zipf_weights(ranks.size, config.item_skew).astype(np.float32)
+    keys[ranks >= size[:, None]] = np.inf
+    keys[np.flatnonzero(own >= 0), own[own >= 0]] = np.inf
+    slots = config.listing_size - 1
+    if slots < ranks.size:  # only the first ``slots`` ranks of the race are needed, in order
+        order = np.argpartition(keys, slots - 1, axis=1)[:, :slots]
+        order = np.take_along_axis(
+            order, np.argsort(np.take_along_axis(keys, order, axis=1), axis=1), axis=1
+        )
+    else:
+        order = np.argsort(keys, axis=1)
+    shown = np.full((lo.size, slots), -1, dtype=np.int64)
+    take = np.arange(order.shape[1]) < want[:, None]
+    shown[:, : order.shape[1]][take] = styles.item[(lo[:, None] + order)[take]]
+    return shown
+
+
+def _rejection(
+    config: SynthConfig,
+    styles: _Styles,
+    rng: np.random.Generator,
+    lo: np.ndarray,
+    size: np.ndarray,
+    own: np.ndarray,
+    want: np.ndarray,
+) -> np.ndarray:
+    """Listings from wide subsets, where a race over every rank costs too much: rounds of
+    popularity draws with replacement, repeats dropped; a listing still short after _TRIES
+    rounds (only rare items left) is cut short."""
+    slots = config.listing_size - 1
+    shown = np.full((lo.size, slots), -1, dtype=np.int64)
+    todo = np.flatnonzero(want > 0)
+    for _ in range(_TRIES):
+        if not todo.size:
+            break
+        drawn = _zipf(rng, np.broadcast_to(size[todo, None], (todo.size, slots)), config.item_skew)
+        drawn[drawn == own[todo, None]] = -1
+        pool = np.concatenate([shown[todo], drawn], axis=1)  # the ones kept so far first
+        fresh = _first_occurrences(pool)
+        rank = np.cumsum(fresh, axis=1)
+        keep = fresh & (rank <= want[todo, None])
+        rows, _ = np.nonzero(keep)
+        shown[todo[rows], rank[keep] - 1] = pool[keep]
+        todo = todo[keep.sum(axis=1) < want[todo]]
+    filled = shown >= 0
+    shown[filled] = styles.item[np.broadcast_to(lo[:, None], shown.shape)[filled] + shown[filled]]
+    return shown
+
+
+def _zipf_weights(n: int, skew: float) -> np.ndarray:
+    """The chance of each rank in [0, n) under ``_zipf``, up to a constant factor."""
+    x = np.arange(1, n + 2, dtype=np.float64)  # rank r spans [r + 1, r + 2) before the floor
+    return np.diff(np.log(x) if abs(skew - 1.0) < 1e-9 else x ** (1.0 - skew) / (1.0 - skew))
+
+
+def _first_occurrences(values: np.ndarray) -> np.ndarray:
+    """Per row, True where a value (>= 0) appears for the first time from the left."""
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
+    new = np.ones(values.shape, dtype=bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.empty_like(new)
+    np.put_along_axis(first, order, new, axis=1)
+    return first & (values >= 0)
 
 
 def generate(config: SynthConfig) -> pa.Table:
     """The event log of ``config``'s world: string ids, int64 unix seconds, sorted by (user, time).
 
-    Columns are ``COLUMNS``; ids are zero-padded, so string order is numeric order and every
-    user's events are contiguous. The same config always gives the same table.
+    Columns are ``COLUMNS``, then those of ``EXTRA_COLUMNS`` whose knob is on (nullable strings);
+    ids are zero-padded, so string order is numeric order and every user's events are
+    contiguous. The same config always gives the same table.
     """
     world = _world(config)
-    parts = []
+    styles = _styles(config, world) if config.listing_size else None
+    item_ids = _ids("i", config.items, 6)
+    parts, listings = [], []
     for b, lo in enumerate(range(0, config.users, _BATCH_USERS)):
         users = np.arange(lo, min(lo + _BATCH_USERS, config.users))
-        parts.append(_batch(config, world, users, np.random.default_rng([config.seed, 1, b])))
-    user, item, interaction, timestamp = (np.concatenate(cols) for cols in zip(*parts, strict=True))
-    columns = [
+        parts.append(_batch(config, world, styles, users, b))
+        if styles is not None:  # built per batch: a string array's offsets are 32-bit
+            listings.append(_impressions(item_ids, *parts[-1][-2:]))
+    user, item, interaction, timestamp, query, _, _ = (
+        np.concatenate(cols) for cols in zip(*parts, strict=True)
+    )
+    category_ids = _ids("c", config.categories, 3)
+    columns: list[pa.Array | pa.ChunkedArray] = [
         _ids("u", config.users, 6).take(user),
-        _ids("i", config.items, 6).take(item),
+        item_ids.take(item),
         pa.array(LABELS, pa.string()).take(interaction),
         pa.array(timestamp, pa.int64()),
-        _ids("c", config.categories, 3).take(world.item_category[item]),
+        category_ids.take(world.item_category[item]),
     ]
-    return pa.table(columns, names=list(COLUMNS))
+    names = list(COLUMNS)
+    if config.shops:
+        columns.append(_ids("s", config.shops, 4).take(_item_shops(config, world)[item]))
+        names.append("shop_id")
+    if config.search_rate:
+        phrases = [t.format(c) for c in category_ids.to_pylist() for t in QUERY_TEMPLATES]
+        columns.append(pa.array(phrases, pa.string()).take(pa.array(query, mask=query < 0)))
+        names.append("query")
+    if listings:
+        columns.append(pa.chunked_array(listings, pa.string()))
+        names.append("impressions")
+    return pa.table(columns, names=names)
+
+
+def _impressions(item_ids: pa.Array, n_shown: np.ndarray, shown: np.ndarray) -> pa.Array:
+    """The impressions column: each event's shown items ``|``-joined, null where there are none."""
+    offsets = np.concatenate([[0], np.cumsum(n_shown)]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), item_ids.take(pa.array(shown)))
+    text = pc.binary_join(lists, IMPRESSION_SEPARATOR)
+    return pc.if_else(pa.array(n_shown > 0), text, pa.scalar(None, pa.string()))
 
 
 def _json_values(column: pa.Array) -> pa.Array:
