@@ -1,9 +1,15 @@
-"""The Redis key format for user histories: a public contract, spelled only here.
+"""The Redis key formats: a public contract, spelled only here.
 
 A user's history for one interaction lives at ``{prefix}:u:{user_id}:{interaction}`` (for example
 ``ic:u:42:view``): a list of item ids, newest first, distinct, trimmed to a configurable length
-(default 50) and expiring after a TTL (default 30 days) that every write refreshes. Upstream
-systems may write these keys directly, so the format is part of the public contract.
+(default 50) and expiring after a TTL (default 30 days) that every write refreshes.
+
+Items' categories live in one hash, ``{prefix}:item_category`` (for example ``ic:item_category``):
+field item id, value category id, no TTL (a catalogue fact, overwritten by a newer one). The
+service reads it for history items the model does not know, which it can then seed from their
+category's vector (cold items); ``POST /v1/events`` writes it when an event names a category.
+
+Upstream systems may write these keys directly, so the formats are part of the public contract.
 
 Ids are checked before a key is built from them: a ':' inside a user id would make two keys
 ambiguous (``u:a:b:view``), and whitespace or control characters in keys break tooling. The rule
@@ -19,6 +25,7 @@ from contracts.interactions import Interaction
 
 DEFAULT_PREFIX = "ic"
 KEY_FORMAT = "{prefix}:u:{user_id}:{interaction}"
+ITEM_CATEGORY_FORMAT = "{prefix}:item_category"
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 ID_RULE = (
@@ -60,3 +67,8 @@ def history_key(prefix: str, user_id: str, interaction: Interaction) -> str:
         user_id=check_id(user_id, "user id"),
         interaction=Interaction(interaction).label,
     )
+
+
+def item_category_key(prefix: str) -> str:
+    """The key of the item id → category id hash; ValueError for a bad prefix."""
+    return ITEM_CATEGORY_FORMAT.format(prefix=check_prefix(prefix))

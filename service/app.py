@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from service import logs, merge
 from service.history import HistoryStore
 from service.registry import ModelRegistry
-from service.routes import candidates, events, items, ops
+from service.routes import candidates, entities, events, items, ops
 from service.settings import Settings
 
 
@@ -50,6 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(logs.RequestContext, access_log=settings.access_log)
-    for module in (candidates, items, events, ops):
+    for module in (candidates, items, entities, events, ops):
         app.include_router(module.router)
     return app

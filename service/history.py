@@ -2,15 +2,18 @@
 
 The key format and list semantics are the public contract in ``contracts.redis_keys``: per user
 and interaction, a list of item ids, newest first, distinct, trimmed to ``length``, expiring
-``ttl_seconds`` after the last write. Every operation is one network round trip (a pipeline;
-a write takes a second one only right after Redis lost its script cache), bounded by a timeout:
-a slow Redis must cost the request a few milliseconds and a degraded answer, never a stalled
-worker. Failures surface as ``HistoryUnavailable``, which callers turn into the popular-items
-fallback.
+``ttl_seconds`` after the last write. Beside them, one hash maps item ids to category ids: an
+event that names its item's category writes it, in the same atomic step as the history, and the
+service reads it for history items its model does not know (cold items). Every operation is one
+network round trip (a pipeline; a write takes a second one only right after Redis lost its
+script cache), bounded by a timeout: a slow Redis must cost the request a few milliseconds and a
+degraded answer, never a stalled worker. Failures surface as ``HistoryUnavailable``, which
+callers turn into the popular-items fallback.
 
 Upstream systems may write the keys directly, so reading is tolerant: duplicates are dropped
 (first, i.e. newest, occurrence kept), values that are not UTF-8 are skipped, and a key holding
-something other than a list reads as empty (and is left alone by writes) with a warning logged.
+something other than a list (a hash for the categories) reads as empty (and is left alone by
+writes) with a warning logged.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -38,19 +41,31 @@ from redis.exceptions import (
 )
 
 from contracts.interactions import Interaction
-from contracts.redis_keys import DEFAULT_PREFIX, check_id, check_prefix, history_key
+from contracts.redis_keys import (
+    DEFAULT_PREFIX,
+    check_id,
+    check_prefix,
+    history_key,
+    item_category_key,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Events in order, each atomically: move the item to the front, trim, refresh the TTL.
-# KEYS are the events' history keys, ARGV their item ids followed by length and TTL. Returns
-# the (1-based) positions of events skipped because their key holds another type.
+# Events in order, each atomically: move the item to the front, trim, refresh the TTL, and
+# record the item's category when the event names one. KEYS are the events' history keys, then
+# the item-category hash; ARGV their item ids, their category ids ('' for none), then length and
+# TTL. Returns the (1-based) positions of events skipped because their key holds another type,
+# and how many categories were not written because the hash key holds another type.
 RECORD_SCRIPT = """
-local n = #KEYS
-local last = tonumber(ARGV[n + 1]) - 1
-local ttl = ARGV[n + 2]
+local n = #KEYS - 1
+local hash = KEYS[n + 1]
+local last = tonumber(ARGV[2 * n + 1]) - 1
+local ttl = ARGV[2 * n + 2]
+local hash_kind = redis.call('TYPE', hash)['ok']
+local hash_ok = hash_kind == 'hash' or hash_kind == 'none'
 local skipped = {}
+local categories_skipped = 0
 for i = 1, n do
   local kind = redis.call('TYPE', KEYS[i])['ok']
   if kind == 'list' or kind == 'none' then
@@ -61,8 +76,16 @@ for i = 1, n do
   else
     skipped[#skipped + 1] = i
   end
+  local category = ARGV[n + i]
+  if category ~= '' then
+    if hash_ok then
+      redis.call('HSET', hash, ARGV[i], category)
+    else
+      categories_skipped = categories_skipped + 1
+    end
+  end
 end
-return skipped
+return {skipped, categories_skipped}
 """
 RECORD_SHA = hashlib.sha1(RECORD_SCRIPT.encode()).hexdigest()
 # Events per script run. Redis serves nobody else while a script runs, so a run stays near a
@@ -71,6 +94,15 @@ RECORD_SHA = hashlib.sha1(RECORD_SCRIPT.encode()).hexdigest()
 SCRIPT_EVENTS = 100
 
 SEED_INTERACTIONS = (Interaction.VIEW, Interaction.FAVORITE, Interaction.CART)
+
+
+class Event(NamedTuple):
+    """One interaction to record; a ``category_id`` also goes into the item-category hash."""
+
+    user_id: str
+    item_id: str
+    interaction: Interaction
+    category_id: str | None = None
 
 
 class HistoryUnavailable(Exception):
@@ -173,20 +205,28 @@ class HistoryStore:
             purchases=lists.get(Interaction.PURCHASE, []),
         )
 
-    async def record(self, events: Sequence[tuple[str, str, Interaction]]) -> int:
-        """Apply ``(user_id, item_id, interaction)`` events in order; the number written.
+    async def record(self, events: Sequence[Event | tuple[str, str, Interaction]]) -> int:
+        """Apply ``(user_id, item_id, interaction[, category_id])`` events in order; the number
+        written.
 
-        Each event is applied atomically (remove the old occurrence, push, trim, expire) by one
-        Lua script that takes up to ``SCRIPT_EVENTS`` events per run; a batch is one pipeline
-        of such runs. Every id is checked before any key is built, so an invalid id anywhere
-        refuses the whole batch (ValueError) and nothing is written. Replaying a batch, or its
-        tail, leaves the same lists, so retrying after HistoryUnavailable is safe. Events whose
-        key holds another type (written upstream) are skipped, logged and not counted.
+        Each event is applied atomically (remove the old occurrence, push, trim, expire, and
+        set the item's category when given) by one Lua script that takes up to
+        ``SCRIPT_EVENTS`` events per run; a batch is one pipeline of such runs. Every id is
+        checked before any key is built, so an invalid id anywhere refuses the whole batch
+        (ValueError) and nothing is written. Replaying a batch, or its tail, leaves the same
+        lists, so retrying after HistoryUnavailable is safe. Events whose key holds another type
+        (written upstream) are skipped, logged and not counted.
         """
-        writes = [
-            (history_key(self.prefix, user, interaction), check_id(item, "item id"))
-            for user, item, interaction in events
-        ]
+        writes = []
+        for event in events:
+            user, item, interaction, category = Event(*event)
+            writes.append(
+                (
+                    history_key(self.prefix, user, interaction),
+                    check_id(item, "item id"),
+                    "" if category is None else check_id(category, "category id"),
+                )
+            )
         runs = [writes[i : i + SCRIPT_EVENTS] for i in range(0, len(writes), SCRIPT_EVENTS)]
         if not runs:
             return 0
@@ -205,11 +245,46 @@ class HistoryStore:
                     f"{self._where} refused a history write after {written} of {len(writes)} "
                     f"events: {reply}"
                 )
-            for position in reply:
+            skipped, categories_skipped = reply
+            for position in skipped:
                 key = run[int(position) - 1][0]
                 log.warning("history key %s holds a non-list value; event skipped", key)
-            written += len(run) - len(reply)
+            if categories_skipped:
+                log.warning(
+                    "item-category key %s holds a non-hash value; %d categories not written",
+                    item_category_key(self.prefix),
+                    categories_skipped,
+                )
+            written += len(run) - len(skipped)
         return written
+
+    async def categories(self, items: Sequence[str]) -> dict[str, str]:
+        """The category of each of ``items`` that the item-category hash knows (one HMGET).
+
+        Tolerant like ``read``: values that are not UTF-8 are skipped, and a key holding
+        something other than a hash reads as empty with a warning. HistoryUnavailable when
+        Redis fails or is slow.
+        """
+        if not items:
+            return {}
+        key = item_category_key(self.prefix)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hmget(key, list(items))
+        (reply,) = await self._bounded("categories", pipe.execute(raise_on_error=False))
+        if isinstance(reply, ResponseError):
+            if str(reply).startswith("WRONGTYPE"):
+                log.warning("item-category key %s holds a non-hash value; read as empty", key)
+                return {}
+            raise HistoryUnavailable(f"{self._where} refused an item-category read: {reply}")
+        found = {}
+        for item, raw in zip(items, reply if isinstance(reply, list) else [], strict=False):
+            try:
+                category = raw.decode("utf-8") if raw else ""
+            except UnicodeDecodeError:
+                continue
+            if category:
+                found[item] = category
+        return found
 
     async def ping(self) -> bool:
         """Whether Redis answers within the timeout (False, never an exception, otherwise)."""
@@ -223,17 +298,21 @@ class HistoryStore:
         await self._client.aclose()
 
     def _run_script(
-        self, runs: list[list[tuple[str, str]]], sha: str | None
+        self, runs: list[list[tuple[str, str, str]]], sha: str | None
     ) -> Awaitable[list[Any]]:
-        """One pipeline with a script run per list of writes: by ``sha``, or by source if None."""
+        """One pipeline with a script run per list of writes: by ``sha``, or by source if None.
+
+        A write is (history key, item id, category id or '').
+        """
         pipe = self._client.pipeline(transaction=False)
+        hash_key = item_category_key(self.prefix)
         for run in runs:
-            keys, items = zip(*run, strict=True)
-            args = (*keys, *items, self.length, self.ttl_seconds)
+            keys, items, categories = zip(*run, strict=True)
+            args = (*keys, hash_key, *items, *categories, self.length, self.ttl_seconds)
             if sha is None:
-                pipe.eval(RECORD_SCRIPT, len(run), *args)
+                pipe.eval(RECORD_SCRIPT, len(run) + 1, *args)
             else:
-                pipe.evalsha(sha, len(run), *args)
+                pipe.evalsha(sha, len(run) + 1, *args)
         return pipe.execute(raise_on_error=False)
 
     def _distinct(self, key: str, reply: object) -> list[str]:

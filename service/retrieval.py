@@ -6,7 +6,9 @@ its neighbours among target pairs come from the precomputed table X>target when 
 one deep enough (a memory-mapped row read), else from one batched ``knn_query`` of the live
 target index for all seeds of the module (a worker may load no live index at all:
 ``LIVE_INDEXES``; a table then answers as deep as it goes). A seed item without that pair falls
-back to its no-interaction vector: the ``item>item`` table, else the live item index.
+back to its no-interaction vector: the ``item>item`` table, else the live item index. A seed the
+model does not know but whose category it does (a cold item: the caller passes the categories)
+is searched with its category's vector: the ``cold>target`` table, else the live target index.
 
 **The merge rule.** Each seed's neighbours are ranked by score (deduplicated across target
 indexes, best score kept); blocked items (the seeds, the user's purchases, the caller's
@@ -20,7 +22,7 @@ appears twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -28,9 +30,11 @@ import numpy as np
 
 from contracts.interactions import Interaction
 from service.merge import merge_picks
-from service.model import ITEM_INDEX, Model
+from service.model import COLD, ITEM_INDEX, Model
 
-PAIR, ITEM, POPULAR = "item-interaction", "item", "popular"
+# A candidate's ``embedding``: what its seed was searched with (CandidateOut documents them).
+PAIR, ITEM, CATEGORY, ENTITY = "item-interaction", "item", "category", "entity"
+POPULAR = "popular"
 QueryTimer = Callable[[str], AbstractContextManager[object]]
 """``timer(index_name)`` returns a context manager that times one batched query."""
 
@@ -50,7 +54,7 @@ class Because:
     reason: str  # "seed" or "popular"
     item_id: str | None  # the seed that produced it
     interaction: str | None  # the seed's interaction
-    category_id: str | None = None  # the category of a popular fallback
+    category_id: str | None = None  # the category of a popular fallback or of a cold seed
 
 
 @dataclass
@@ -65,14 +69,14 @@ class Candidate:
     item_id: str
     score: float
     interaction: str | None  # the predicted interaction (the index it was found in)
-    embedding: str  # PAIR; ITEM when the seed had no pair vector; POPULAR for fallbacks
+    embedding: str  # PAIR, ITEM (no pair), CATEGORY (cold seed), ENTITY, or POPULAR
     because: Because
 
 
 @dataclass(frozen=True)
 class ModuleResult:
-    seeds: list[str]  # seeds the model knows, newest first
-    unknown_seeds: list[str]  # seeds absent from the model, skipped
+    seeds: list[str]  # seeds the model knows or has a category vector for, newest first
+    unknown_seeds: list[str]  # seeds absent from the model (and without a cold category)
     candidates: list[Candidate]
 
 
@@ -80,7 +84,7 @@ class ModuleResult:
 class _Ranked:
     """One seed's neighbours, best first: item rows, scores, and the target each came from."""
 
-    seed: str
+    because: Because  # the seed, as its candidates name it
     rows: np.ndarray  # item rows, distinct, no padding
     scores: np.ndarray  # float32
     source: np.ndarray  # int64 position in ``labels`` of each neighbour's target
@@ -96,18 +100,28 @@ def module(
     k: int,
     blocked: Iterable[str],
     timer: QueryTimer | None = None,
+    categories: Mapping[str, str] | None = None,
 ) -> ModuleResult:
-    """The candidates of one module: ``k`` items found from ``seeds`` by the merge rule."""
-    known = [s for s in seeds if s in model.item_row]
-    unknown = [s for s in seeds if s not in model.item_row]
-    if not known:
+    """The candidates of one module: ``k`` items found from ``seeds`` by the merge rule.
+
+    ``categories`` maps seeds the model does not know to their category: those of a category
+    with a cold vector in this version are seeds too (``embedding: "category"``).
+    """
+    cold = {
+        s: c
+        for s in seeds
+        if s not in model.item_row and (c := (categories or {}).get(s)) in model.cold_row
+    }
+    used = [s for s in seeds if s in model.item_row or s in cold]
+    unknown = [s for s in seeds if s not in model.item_row and s not in cold]
+    if not used:
         return ModuleResult([], unknown, [])
     blocked_rows = {model.item_row[b] for b in blocked if b in model.item_row}
-    blocked_rows.update(model.item_row[s] for s in known)
+    blocked_rows.update(model.item_row[s] for s in used if s not in cold)
     depth = k + len(blocked_rows)
-    ranked = _neighbours(model, known, seed_interaction, targets, depth, timer)
-    candidates = _candidates(model, ranked, seed_interaction, k, blocked_rows)
-    return ModuleResult(known, unknown, candidates)
+    ranked = _neighbours(model, used, seed_interaction, targets, depth, timer, cold)
+    candidates = _candidates(model, ranked, k, blocked_rows)
+    return ModuleResult(used, unknown, candidates)
 
 
 def neighbors(
@@ -126,8 +140,8 @@ def neighbors(
             f"{interaction.label}>{target.label} has no neighbour table in version "
             f"{model.version} and the {target.label} index is not loaded here (LIVE_INDEXES)"
         )
-    ranked = _neighbours(model, [item_id], interaction, [target], k + 1, timer)
-    return _candidates(model, ranked, interaction, k, {model.item_row[item_id]})
+    ranked = _neighbours(model, [item_id], interaction, [target], k + 1, timer, {})
+    return _candidates(model, ranked, k, {model.item_row[item_id]})
 
 
 def popular(
@@ -153,9 +167,7 @@ def popular(
     return result
 
 
-def _candidates(
-    model: Model, ranked: list[_Ranked], seed_interaction: Interaction, k: int, blocked: set[int]
-) -> list[Candidate]:
+def _candidates(model: Model, ranked: list[_Ranked], k: int, blocked: set[int]) -> list[Candidate]:
     """The merged (service/merge.py), explained candidates of ``ranked`` seeds."""
     lengths = [len(r.rows) for r in ranked]
     if not sum(lengths):
@@ -171,7 +183,7 @@ def _candidates(
     scores = all_scores[picks].astype(np.float64).round(6)
     targets = (np.concatenate([r.source for r in ranked])[picks] + label_starts).tolist()
     labels = [label for r in ranked for label in r.labels]
-    because = [Because("seed", r.seed, seed_interaction.label) for r in ranked]
+    because = [r.because for r in ranked]
     embedding = [r.embedding for r in ranked]
     ids, picked = model.item_ids, zip(rows, scores.tolist(), targets, seeds.tolist(), strict=True)
     return [Candidate(ids[i], x, labels[t], embedding[s], because[s]) for i, x, t, s in picked]
@@ -184,40 +196,73 @@ def _neighbours(
     targets: Sequence[Interaction],
     depth: int,
     timer: QueryTimer | None,
+    cold: Mapping[str, str],
 ) -> list[_Ranked]:
-    """Each seed's neighbours over all targets, deduplicated by item, best first."""
-    rows = np.array([model.item_row[s] for s in seeds], dtype=np.int64)
-    tokens = model.item_token[rows, int(seed_interaction)]
+    """Each seed's neighbours over all targets, deduplicated by item, best first.
+
+    A seed is searched, in one batch per way and target, by its ``seed_interaction`` pair
+    vector (PAIR), else by its no-interaction vector in the item index (ITEM), or, when it is in
+    ``cold`` (seed → category), by its category's vector (CATEGORY).
+    """
+    ways: dict[str, list[int]] = {PAIR: [], ITEM: [], CATEGORY: []}
+    keys = np.empty(len(seeds), np.int64)  # the row of each seed's vector, in its way's array
+    for i, seed in enumerate(seeds):
+        if seed in cold:
+            ways[CATEGORY].append(i)
+            keys[i] = model.cold_row[cold[seed]]
+            continue
+        row = model.item_row[seed]
+        token = model.item_token[row, int(seed_interaction)]
+        ways[PAIR if token >= 0 else ITEM].append(i)
+        keys[i] = token if token >= 0 else row
+    labels = [t.label for t in targets]
+    searches = (
+        (PAIR, seed_interaction.label, labels, model.pair_vectors, model.token_item),
+        (ITEM, ITEM_INDEX, [ITEM_INDEX], model.item_vectors, None),
+        (CATEGORY, COLD, labels, model.cold_vectors, model.token_item),
+    )
     found: list[list[tuple[np.ndarray, np.ndarray, str | None]]] = [[] for _ in seeds]
-    with_pair = np.flatnonzero(tokens >= 0)
-    if len(with_pair):
-        pair_tokens = tokens[with_pair]
-        queries = None
-        for target in targets:
-            key = (seed_interaction.label, target.label)
-            found_rows = _from_table(model, key, pair_tokens, depth, timer)
-            if found_rows is None and target.label in model.indexes:
-                if queries is None:
-                    queries = np.asarray(model.pair_vectors[pair_tokens])
-                labels, scores = _query(model, target.label, queries, depth, timer)
-                found_rows = model.token_item[labels], scores
-            if found_rows is not None:
-                for j, seed in enumerate(with_pair):
-                    found[seed].append((found_rows[0][j], found_rows[1][j], target.label))
-    without = np.flatnonzero(tokens < 0)
-    if len(without):
-        key = (ITEM_INDEX, ITEM_INDEX)
-        found_rows = _from_table(model, key, rows[without], depth, timer)
-        if found_rows is None and ITEM_INDEX in model.indexes:
-            queries = np.asarray(model.item_vectors[rows[without]])
-            found_rows = _query(model, ITEM_INDEX, queries, depth, timer)
-        if found_rows is not None:
-            for j, seed in enumerate(without):
-                found[seed].append((found_rows[0][j], found_rows[1][j], None))
+    embedding = [PAIR] * len(seeds)
+    for way, seed_name, target_names, vectors, label_rows in searches:
+        members = ways[way]
+        if not members:
+            continue
+        for i in members:
+            embedding[i] = way
+        for target in target_names:
+            key = (seed_name, target)
+            rows_scores = _search(model, key, keys[members], vectors, label_rows, depth, timer)
+            if rows_scores is not None:
+                label = None if target == ITEM_INDEX else target
+                for j, i in enumerate(members):
+                    found[i].append((rows_scores[0][j], rows_scores[1][j], label))
     return [
-        _ranked(seed, parts, PAIR if tokens[i] >= 0 else ITEM, depth)
+        _ranked(_seed_because(seed, seed_interaction, cold), parts, embedding[i], depth)
         for i, (seed, parts) in enumerate(zip(seeds, found, strict=True))
     ]
+
+
+def _seed_because(seed: str, seed_interaction: Interaction, cold: Mapping[str, str]) -> Because:
+    return Because("seed", seed, seed_interaction.label, cold.get(seed))
+
+
+def _search(
+    model: Model,
+    key: tuple[str, str],
+    keys: np.ndarray,
+    vectors: np.ndarray,
+    label_rows: np.ndarray | None,
+    depth: int,
+    timer: QueryTimer | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(item rows, scores) of each seed key for ``key`` = (seed, target): from the table when
+    it answers, else from the live target index with ``vectors[keys]`` (labels mapped to item
+    rows by ``label_rows``); None when neither is available here."""
+    found = _from_table(model, key, keys, depth, timer)
+    if found is None and key[1] in model.indexes:
+        labels, scores = query_index(model, key[1], np.asarray(vectors[keys]), depth, timer)
+        found = (labels if label_rows is None else label_rows[labels]), scores
+    return found
 
 
 def _from_table(
@@ -239,15 +284,19 @@ def _from_table(
         return table.lookup(tokens)
 
 
-def _query(
+def query_index(
     model: Model, name: str, queries: np.ndarray, k: int, timer: QueryTimer | None
 ) -> tuple[np.ndarray, np.ndarray]:
+    """One batched query of the live index ``name`` (its labels, scores), timed by ``timer``."""
     with timer(name) if timer else nullcontext():
         return model.indexes[name].query(queries, k)
 
 
 def _ranked(
-    seed: str, parts: list[tuple[np.ndarray, np.ndarray, str | None]], embedding: str, depth: int
+    because: Because,
+    parts: list[tuple[np.ndarray, np.ndarray, str | None]],
+    embedding: str,
+    depth: int,
 ) -> _Ranked:
     """One seed's neighbours over its targets: best first, each item once, at most ``depth``."""
     labels = [label for _, _, label in parts]
@@ -255,10 +304,10 @@ def _ranked(
         rows, scores, _ = parts[0]
         valid = rows >= 0  # tables pad short rows with -1
         rows, scores = rows[valid][:depth], scores[valid][:depth]
-        return _Ranked(seed, rows, scores, np.zeros(len(rows), np.int64), labels, embedding)
+        return _Ranked(because, rows, scores, np.zeros(len(rows), np.int64), labels, embedding)
     if not parts:
         empty = np.zeros(0, np.int64)
-        return _Ranked(seed, empty, np.zeros(0, np.float32), empty, labels, embedding)
+        return _Ranked(because, empty, np.zeros(0, np.float32), empty, labels, embedding)
     rows = np.concatenate([p[0] for p in parts])
     scores = np.concatenate([p[1] for p in parts])
     source = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(parts)])
@@ -267,4 +316,4 @@ def _ranked(
     rows, scores, source = rows[order], scores[order], source[order]
     _, first = np.unique(rows, return_index=True)
     keep = np.sort(first)[:depth]
-    return _Ranked(seed, rows[keep], scores[keep], source[keep], labels, embedding)
+    return _Ranked(because, rows[keep], scores[keep], source[keep], labels, embedding)

@@ -10,6 +10,12 @@ from contracts.redis_keys import ID_PATTERN
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN.pattern)]
 InteractionName = Literal["view", "favorite", "cart", "purchase"]
+EntityKind = Literal["query", "category", "shop"]
+TargetName = Literal["view", "favorite", "cart", "purchase", "query", "category", "shop"]
+"""What a neighbours request searches: an interaction's items or an entity kind's tokens."""
+ENTITY_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]{1,256}$"
+"""Entity ids (queries such as "red shoes", categories, shops): 1 to 256 printable characters.
+No Redis key is built from them, so the strict ``ID_PATTERN`` does not apply."""
 
 
 class _Out(BaseModel):
@@ -17,12 +23,21 @@ class _Out(BaseModel):
 
 
 class Because(_Out):
-    """Why a candidate is here: the seed that found it, or popularity (in a category)."""
+    """Why a candidate is here: the seed that found it, or popularity (in a category).
+
+    An item seed is ``item_id`` + ``interaction`` (+ ``category_id`` for a cold seed, an item
+    the model does not know, searched by its category's vector); an entity seed is
+    ``entity_kind`` + ``entity_id``, two fields present only then.
+    """
 
     reason: Literal["seed", "popular"]
-    item_id: str | None = None
-    interaction: InteractionName | None = None
-    category_id: str | None = None
+    item_id: str | None = Field(None, description="The seed item.")
+    interaction: InteractionName | None = Field(None, description="The seed's interaction.")
+    category_id: str | None = Field(
+        None, description="The category of a popular fallback or of a cold seed."
+    )
+    entity_kind: EntityKind | None = Field(None, description="An entity seed's kind.")
+    entity_id: str | None = Field(None, description="An entity seed's id.")
 
 
 class CandidateOut(_Out):
@@ -31,10 +46,21 @@ class CandidateOut(_Out):
     interaction: InteractionName | None = Field(
         description="The predicted interaction: the index the candidate was found in."
     )
-    embedding: Literal["item-interaction", "item", "popular"] = Field(
+    embedding: Literal["item-interaction", "item", "category", "entity", "popular"] = Field(
         description="item-interaction: the seed's pair vector; item: the seed had no pair "
-        "vector and its no-interaction vector was used; popular: a fallback."
+        "vector and its no-interaction vector was used; category: the seed is an item the model "
+        "does not know, searched with its category's vector; entity: the seed is an entity "
+        "token (a query, category or shop); popular: a fallback."
     )
+    because: Because
+
+
+class EntityOut(_Out):
+    """One neighbouring entity token and why."""
+
+    kind: EntityKind
+    entity_id: str
+    score: float = Field(description="Similarity to the seed (cosine or u·v).")
     because: Because
 
 
@@ -58,12 +84,28 @@ class CandidatesOut(_Out):
     degraded: bool = Field(description="true: Redis was unavailable; history was not read.")
 
 
+Neighbors = list[CandidateOut] | list[EntityOut]
+
+
 class NeighborsOut(_Out):
     item_id: str
     interaction: InteractionName
-    target: InteractionName
+    target: TargetName
     model_version: str
-    neighbors: list[CandidateOut]
+    neighbors: Neighbors = Field(
+        description="Items for an interaction target, entities for an entity-kind target."
+    )
+
+
+class EntityNeighborsOut(_Out):
+    kind: EntityKind
+    entity_id: str
+    target: TargetName
+    model_version: str
+    neighbors: Neighbors = Field(
+        description="Items for an interaction target, entities (never the seed itself) for an "
+        "entity-kind target."
+    )
 
 
 class EventIn(BaseModel):
@@ -74,6 +116,11 @@ class EventIn(BaseModel):
     item_id: Id
     interaction: InteractionName
     timestamp: float | None = Field(None, ge=0)
+    category_id: Id | None = Field(
+        None,
+        description="The item's category: recorded so that an item the model does not "
+        "know can seed candidates from its category's vector.",
+    )
 
 
 class EventBatchIn(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.artifacts import ITEM_INDEX
+from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import LABELS, Interaction
 from contracts.redis_keys import DEFAULT_PREFIX, PREFIX_PATTERN
 
@@ -41,8 +42,9 @@ class Settings(BaseSettings):
     exclude_max: int = Field(500, ge=0, le=10_000)  # items a caller may exclude per request
     ef_search: int | None = Field(None, ge=1)  # None: the manifest's (the paper's 256)
     # The hnswlib indexes each worker loads for live search: "all", "none" or names
-    # ("view,item"). The modules need none when the version has its neighbour tables; each
-    # loaded index costs private memory per worker (docs/benchmarks.md "Serving").
+    # ("view,item,query"). The modules need none when the version has its neighbour tables;
+    # entity neighbours (query, category, shop) need theirs; each loaded index costs private
+    # memory per worker (docs/benchmarks.md "Serving").
     live_indexes: str = "all"
     events_batch_max: int = Field(1000, ge=1, le=100_000)
     # Shared by the workers of one instance: reload turns, versions already hashed
@@ -66,7 +68,7 @@ class Settings(BaseSettings):
         names = [n.strip() for n in value.split(",") if n.strip()]
         if names in (["all"], ["none"]):
             return names[0]
-        known = (*LABELS, ITEM_INDEX)
+        known = (*LABELS, *ENTITY_KINDS, ITEM_INDEX)
         unknown = [n for n in names if n not in known]
         if unknown or not names:
             raise ValueError(f"give 'all', 'none' or index names of {known}, got {value!r}")

@@ -17,7 +17,7 @@ from contracts.redis_keys import ID_PATTERN
 from service import metrics, retrieval
 from service.deps import ModelDep, SettingsDep, StoreDep
 from service.fastjson import FastJSONResponse
-from service.history import HistoryUnavailable, UserHistory
+from service.history import HistoryStore, HistoryUnavailable, UserHistory
 from service.model import Model
 from service.schemas import CandidatesOut
 from service.settings import Settings
@@ -54,17 +54,18 @@ async def candidates(
                 user_id, seeds=settings.seeds_per_module, purchases=settings.history_length
             )
     except HistoryUnavailable as exc:
-        metrics.REDIS_ERRORS.labels("read").inc()
-        metrics.DEGRADED.inc()
-        log.warning("history unavailable, serving popular", extra={"reason": str(exc)})
-        return _answer(model, user_id, [_popular(model, [], k, excluded, "redis")], degraded=True)
+        return _degraded(model, user_id, k, excluded, "read", exc)
+    try:
+        categories = await _cold_categories(store, model, history)
+    except HistoryUnavailable as exc:
+        return _degraded(model, user_id, k, excluded, "categories", exc)
 
     blocked = [*history.purchases, *excluded, *history.views, *history.carts]
     viewed = (history.views, Interaction.VIEW, settings.viewed_targets)
     carted = (history.carts, Interaction.CART, settings.carted_targets)
     modules = [
-        _module(model, "viewed", *viewed, k, blocked),
-        _module(model, "carted", *carted, k, blocked),
+        _module(model, "viewed", *viewed, k, blocked, categories),
+        _module(model, "carted", *carted, k, blocked, categories),
     ]
     metrics.UNKNOWN_SEEDS.inc(sum(len(m["unknown_seeds"]) for m in modules))
     if not any(m["candidates"] for m in modules):
@@ -73,6 +74,18 @@ async def candidates(
     for m in modules:
         metrics.CANDIDATES.labels(m["name"]).observe(len(m["candidates"]))
     return _answer(model, user_id, modules, degraded=False)
+
+
+def _degraded(
+    model: Model, user_id: str, k: int, excluded: list[str], operation: str, exc: Exception
+) -> FastJSONResponse:
+    """Redis failed (``operation``): the overall popular items, ``degraded: true``."""
+    metrics.REDIS_ERRORS.labels(operation).inc()
+    metrics.DEGRADED.inc()
+    log.warning(
+        "history unavailable, serving popular", extra={"operation": operation, "reason": str(exc)}
+    )
+    return _answer(model, user_id, [_popular(model, [], k, excluded, "redis")], degraded=True)
 
 
 def _check_limits(settings: Settings, k: int | None, exclude: list[str] | None) -> int:
@@ -85,6 +98,18 @@ def _check_limits(settings: Settings, k: int | None, exclude: list[str] | None) 
     return k or settings.k_default
 
 
+async def _cold_categories(
+    store: HistoryStore, model: Model, history: UserHistory
+) -> dict[str, str]:
+    """The categories of the seeds the model does not know: one HMGET, only when there are
+    such seeds and the version has category vectors for cold items."""
+    unknown = [s for s in (*history.views, *history.carts) if s not in model.item_row]
+    if not unknown or not model.cold_row:
+        return {}
+    with metrics.timed(metrics.REDIS_SECONDS, "categories"):
+        return await store.categories(list(dict.fromkeys(unknown)))
+
+
 def _module(
     model: Model,
     name: str,
@@ -93,8 +118,11 @@ def _module(
     targets: tuple[Interaction, ...],
     k: int,
     blocked: list[str],
+    categories: dict[str, str],
 ) -> Body:
-    result = retrieval.module(model, seeds, interaction, targets, k, blocked, metrics.ann_timer)
+    result = retrieval.module(
+        model, seeds, interaction, targets, k, blocked, metrics.ann_timer, categories
+    )
     return {
         "name": name,
         "title": TITLES[name],

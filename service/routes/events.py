@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 from contracts.interactions import Interaction
 from service import metrics
 from service.deps import SettingsDep, StoreDep
-from service.history import HistoryUnavailable
+from service.history import Event, HistoryUnavailable
 from service.schemas import EventBatchIn, EventIn, EventsAccepted
 
 router = APIRouter(tags=["events"])
@@ -22,7 +22,7 @@ router = APIRouter(tags=["events"])
 async def ingest(
     body: EventIn | EventBatchIn, settings: SettingsDep, store: StoreDep
 ) -> EventsAccepted:
-    """Record one event or a batch: by timestamp when every event has one, else as sent."""
+    """Record one event or a batch (by timestamp when every event has one, else as sent)."""
     events = body.events if isinstance(body, EventBatchIn) else [body]
     if len(events) > settings.events_batch_max:
         raise HTTPException(
@@ -30,7 +30,9 @@ async def ingest(
         )
     if all(e.timestamp is not None for e in events):
         events = sorted(events, key=lambda e: e.timestamp or 0.0)
-    batch = [(e.user_id, e.item_id, Interaction.parse(e.interaction)) for e in events]
+    batch = [
+        Event(e.user_id, e.item_id, Interaction.parse(e.interaction), e.category_id) for e in events
+    ]
     try:
         with metrics.timed(metrics.REDIS_SECONDS, "record"):
             written = await store.record(batch)
@@ -39,6 +41,6 @@ async def ingest(
         raise HTTPException(
             503, f"history store unavailable ({exc}); part of the batch may be written, retry it"
         ) from exc
-    for _, _, interaction in batch:
-        metrics.EVENTS.labels(interaction.label).inc()
+    for event in batch:
+        metrics.EVENTS.labels(event.interaction.label).inc()
     return EventsAccepted(accepted=written)

@@ -1,4 +1,4 @@
-"""GET /v1/items/{item_id}/neighbors: "because you X this, you may Y that"."""
+"""GET /v1/items/{item_id}/neighbors: "because you X this, you may Y that" (or search, shop…)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
-from service import metrics, retrieval
+from service import entities, metrics, retrieval
 from service.deps import ModelDep, SettingsDep
 from service.fastjson import FastJSONResponse
-from service.schemas import InteractionName, NeighborsOut
+from service.schemas import InteractionName, NeighborsOut, TargetName
 
 router = APIRouter(tags=["items"])
 
@@ -20,7 +20,7 @@ router = APIRouter(tags=["items"])
     "/v1/items/{item_id}/neighbors",
     response_model=NeighborsOut,
     responses={
-        404: {"description": "The item is not in the served model."},
+        404: {"description": "The item (or its `interaction` pair) is not in the served model."},
         422: {"description": "Invalid parameters, or a seed>target this instance cannot serve."},
     },
 )
@@ -29,17 +29,19 @@ def neighbors(
     model: ModelDep,
     settings: SettingsDep,
     interaction: Annotated[InteractionName, Query(description="What the user did (X).")] = "view",
-    target: Annotated[InteractionName, Query(description="What to predict (Y).")] = "cart",
+    target: Annotated[
+        TargetName,
+        Query(description="What to predict (Y): an interaction's items or an entity kind."),
+    ] = "cart",
     k: Annotated[int, Query(ge=1)] = 50,
 ) -> FastJSONResponse:
-    """Items the user may ``target`` after they ``interaction`` this one, best first."""
+    """What the user may ``target`` after they ``interaction`` this item, best first."""
     if k > settings.k_max:
         raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
     try:
-        found = retrieval.neighbors(
-            model, item_id, Interaction.parse(interaction), Interaction.parse(target), k,
-            metrics.ann_timer,
-        )  # fmt: skip
+        found = entities.item_neighbors(
+            model, item_id, Interaction.parse(interaction), target, k, metrics.ann_timer
+        )
     except retrieval.UnknownItemError as exc:
         raise HTTPException(404, str(exc)) from exc
     except retrieval.NotServedError as exc:

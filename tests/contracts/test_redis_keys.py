@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from contracts.interactions import Interaction
-from contracts.redis_keys import DEFAULT_PREFIX, check_id, check_prefix, history_key
+from contracts.redis_keys import (
+    DEFAULT_PREFIX,
+    check_id,
+    check_prefix,
+    history_key,
+    item_category_key,
+)
 
 
 def test_key_is_prefix_u_user_interaction_label() -> None:
@@ -73,3 +79,18 @@ def test_namespaced_prefixes_are_accepted(prefix: str) -> None:
 def test_malformed_prefixes_are_refused(prefix: str) -> None:
     with pytest.raises(ValueError, match="invalid Redis key prefix"):
         history_key(prefix, "u1", Interaction.VIEW)
+
+
+def test_item_categories_are_one_hash_per_prefix() -> None:
+    assert item_category_key("ic") == "ic:item_category"
+    assert item_category_key("staging:ic") == "staging:ic:item_category"
+
+
+def test_the_category_hash_never_collides_with_a_history_key() -> None:
+    histories = {history_key("ic", user, i) for user in ("item_category", "u") for i in Interaction}
+    assert item_category_key("ic") not in histories
+
+
+def test_item_category_key_refuses_a_malformed_prefix() -> None:
+    with pytest.raises(ValueError, match="invalid Redis key prefix"):
+        item_category_key("ic:")

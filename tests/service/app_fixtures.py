@@ -19,9 +19,16 @@ from trainer.config import TrainConfig
 from trainer.pipeline import train
 from trainer.synth import SynthConfig, generate, write_events
 
-__all__ = ["artifacts_dir", "client", "model", "trained"]
+__all__ = ["artifacts_dir", "client", "entity_model", "entity_trained", "model", "trained"]
 
 SMALL = {"sgns": {"dim": 16, "epochs": 2, "threads": 1}, "index": {"recall_sample": 50}}
+# Entity tokens: every query kept (the default cuts one-offs); ten epochs so that the planted
+# effect (a query's first view is in the query's category) shows (~2.5 s to train).
+ENTITIES = {
+    "sgns": {**SMALL["sgns"], "epochs": 10},
+    "index": SMALL["index"],
+    "entities": {"kinds": ["query", "category", "shop"], "min_count": {"query": 1}},
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,24 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     root = folder / "artifacts"
     version = train(events, root, TrainConfig().with_overrides(SMALL), progress=False)
     return Trained(root, version, events)
+
+
+@pytest.fixture(scope="session")
+def entity_trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """A version with query, category and shop tokens: a world with shops and searches
+    ("cheap c012": a search for category c012, then a view of one of its items)."""
+    folder = tmp_path_factory.mktemp("entity-model")
+    events = folder / "events.csv"
+    world = SynthConfig(users=600, items=1200, categories=20, shops=30, search_rate=0.5)
+    write_events(generate(world), events)
+    root = folder / "artifacts"
+    version = train(events, root, TrainConfig().with_overrides(ENTITIES), progress=False)
+    return Trained(root, version, events)
+
+
+@pytest.fixture(scope="session")
+def entity_model(entity_trained: Trained) -> Model:
+    return load_model(entity_trained.root, entity_trained.version)
 
 
 @pytest.fixture(scope="session")

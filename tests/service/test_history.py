@@ -17,7 +17,7 @@ import redis
 import redis.asyncio as aioredis
 
 from contracts.interactions import Interaction
-from service.history import SCRIPT_EVENTS, HistoryStore, HistoryUnavailable, UserHistory
+from service.history import SCRIPT_EVENTS, Event, HistoryStore, HistoryUnavailable, UserHistory
 
 VIEW, FAVORITE, CART, PURCHASE = Interaction
 Run = Callable[..., Any]
@@ -129,6 +129,40 @@ def test_a_key_of_another_type_reads_empty_and_is_left_alone(
     assert raw.get("ic:u:u1:view") == b"not a list"
 
 
+def test_an_events_category_is_set_in_the_item_category_hash(
+    with_store: Run, raw: redis.Redis
+) -> None:
+    events = [Event("u1", "a", VIEW, "c1"), ("u2", "b", CART), Event("u2", "a", CART, "c2")]
+    assert with_store(lambda s: s.record(events)) == 3
+    assert raw.hgetall("ic:item_category") == {b"a": b"c2"}  # the newest category wins
+    assert raw.lrange("ic:u:u2:cart", 0, -1) == [b"a", b"b"]
+
+
+def test_categories_are_read_for_the_items_asked_skipping_undecodable_ones(
+    with_store: Run, raw: redis.Redis
+) -> None:
+    raw.hset("ic:item_category", mapping={"a": "c1", "b": b"\xff", "c": "c3", "d": "c4"})
+    found = with_store(lambda s: s.categories(["a", "b", "c", "missing"]))
+    assert found == {"a": "c1", "c": "c3"}
+
+
+def test_a_category_key_of_another_type_reads_empty_and_is_left_alone(
+    with_store: Run, raw: redis.Redis
+) -> None:
+    raw.set("ic:item_category", "not a hash")
+    assert with_store(lambda s: s.record([Event("u1", "a", VIEW, "c1")])) == 1
+    assert with_store(lambda s: s.categories(["a"])) == {}
+    assert raw.get("ic:item_category") == b"not a hash"
+    assert raw.lrange("ic:u:u1:view", 0, -1) == [b"a"]
+
+
+def test_an_invalid_category_id_refuses_the_whole_batch(with_store: Run, raw: redis.Redis) -> None:
+    events = [*views("u1", "ok"), Event("u1", "a", VIEW, "bad category")]
+    with pytest.raises(ValueError, match="invalid category id"):
+        with_store(lambda s: s.record(events))
+    assert raw.keys("*") == []
+
+
 @pytest.mark.parametrize("bad", [("bad:user", "a"), ("u1", "bad item"), ("", "a"), ("u1", "")])
 def test_an_invalid_id_refuses_the_whole_batch_before_any_write(
     with_store: Run, raw: redis.Redis, bad: tuple[str, str]
@@ -224,6 +258,10 @@ def command_calls(raw: redis.Redis, command: str) -> int:
 
 def test_read_is_one_round_trip_of_four_lranges(redis_url: str, raw: redis.Redis) -> None:
     assert round_trips(redis_url, raw, "lrange", lambda s: s.read("u1")) == (1, 4)
+
+
+def test_categories_are_one_round_trip_of_one_hmget(redis_url: str, raw: redis.Redis) -> None:
+    assert round_trips(redis_url, raw, "hmget", lambda s: s.categories(["a", "b"])) == (1, 1)
 
 
 def test_a_batch_is_one_round_trip(redis_url: str, raw: redis.Redis) -> None:

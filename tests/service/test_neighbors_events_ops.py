@@ -65,6 +65,7 @@ def test_a_single_event_is_accepted_too(client, raw):
         {"user_id": "u u", "item_id": "i", "interaction": "view"},
         {"user_id": "u", "interaction": "view"},
         {"user_id": "u", "item_id": "i", "interaction": "view", "extra": 1},
+        {"user_id": "u", "item_id": "i", "interaction": "view", "category_id": "c 1"},
         {"events": []},
         {"events": [{"user_id": "u", "item_id": "i", "interaction": "view"}] * 1001},
     ],
@@ -119,5 +120,6 @@ def test_access_lines_are_json_with_the_request_id_unless_switched_off(
 def test_the_openapi_schema_documents_every_route(client):
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/v1/users/{user_id}/candidates", "/v1/items/{item_id}/neighbors",
+                 "/v1/entities/{kind}/{entity_id}/neighbors",
                  "/v1/events", "/healthz", "/readyz", "/metrics", "/admin/reload"):  # fmt: skip
         assert path in paths

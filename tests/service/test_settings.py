@@ -45,7 +45,13 @@ def test_impossible_values_are_refused_naming_the_setting(monkeypatch, name, val
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("all", None), ("none", ()), ("view, item", ("view", "item")), ("cart,cart", ("cart",))],
+    [
+        ("all", None),
+        ("none", ()),
+        ("view, item", ("view", "item")),
+        ("cart,cart", ("cart",)),
+        ("view,query,shop", ("view", "query", "shop")),
+    ],
 )
 def test_live_indexes_are_all_none_or_a_list_of_names(monkeypatch, value, expected):
     monkeypatch.setenv("LIVE_INDEXES", value)

@@ -1,0 +1,62 @@
+"""GET /v1/entities/{kind}/{entity_id}/neighbors: what is near a query, a category or a shop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from service import entities, metrics, retrieval
+from service.deps import ModelDep, SettingsDep
+from service.fastjson import FastJSONResponse
+from service.schemas import ENTITY_ID_PATTERN, EntityKind, EntityNeighborsOut, TargetName
+
+router = APIRouter(tags=["entities"])
+
+
+@router.get(
+    "/v1/entities/{kind}/{entity_id:path}/neighbors",
+    response_model=EntityNeighborsOut,
+    responses={
+        404: {"description": "The entity is not a token of the served model."},
+        422: {
+            "description": "Invalid parameters, a version without this entity kind, or a "
+            "target whose index this instance does not load (LIVE_INDEXES)."
+        },
+    },
+)
+def neighbors(
+    kind: Annotated[EntityKind, Path(description="The seed's kind.")],
+    entity_id: Annotated[
+        str,
+        Path(
+            pattern=ENTITY_ID_PATTERN,
+            description="The seed: a query (e.g. `red%20shoes`), category or shop id, "
+            "URL-encoded; 1 to 256 printable characters.",
+        ),
+    ],
+    model: ModelDep,
+    settings: SettingsDep,
+    target: Annotated[
+        TargetName,
+        Query(description="What to find: an interaction's items or an entity kind's tokens."),
+    ] = "view",
+    k: Annotated[int, Query(ge=1)] = 50,
+) -> FastJSONResponse:
+    """The items (interaction target) or entities (kind target) nearest to an entity, best first."""
+    if k > settings.k_max:
+        raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
+    try:
+        found = entities.entity_neighbors(model, kind, entity_id, target, k, metrics.ann_timer)
+    except entities.UnknownEntityError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except retrieval.NotServedError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    body = {
+        "kind": kind,
+        "entity_id": entity_id,
+        "target": target,
+        "model_version": model.version,
+        "neighbors": found,
+    }
+    return FastJSONResponse(body, headers={"X-Model-Version": model.version})

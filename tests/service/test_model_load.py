@@ -1,0 +1,101 @@
+"""Loading a version: entity tokens and cold vectors are optional, and must agree when present."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from contracts import artifacts
+from contracts.interactions import Interaction
+from service.model import ModelLoadError, load_model
+
+from app_fixtures import items_with, make_client
+
+
+def edit_manifest(folder: Path, change) -> None:
+    path = folder / artifacts.MANIFEST
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def rewrite(folder: Path, relative: str, data: bytes) -> None:
+    """Replace a file of a published version and its manifest entry, so that the version still
+    verifies and only the service's own checks can refuse it."""
+    (folder / relative).write_bytes(data)
+    entry = artifacts.file_entry(folder / relative).model_dump()
+    edit_manifest(folder, lambda manifest: manifest["files"].__setitem__(relative, entry))
+
+
+def remove(folder: Path, *prefixes: str) -> None:
+    """Delete a published version's files whose names start with ``prefixes``, as if the
+    trainer had never written them (manifest entries and neighbour tables included)."""
+
+    def change(manifest: dict) -> None:
+        doomed = [name for name in manifest["files"] if name.startswith(prefixes)]
+        for name in doomed:
+            (folder / name).unlink()
+            del manifest["files"][name]
+        tables = manifest["neighbor_tables"]
+        manifest["neighbor_tables"] = [t for t in tables if t["tokens"] not in doomed]
+
+    edit_manifest(folder, change)
+
+
+def cold_vectors_of_another_shape(folder: Path) -> None:
+    data = io.BytesIO()
+    np.save(data, np.zeros((3, 16), np.float32))
+    rewrite(folder, artifacts.COLD_VECTORS, data.getvalue())
+
+
+def cold_categories_without_vectors(folder: Path) -> None:
+    remove(folder, artifacts.COLD_VECTORS)
+
+
+def an_entity_line_missing(folder: Path) -> None:
+    lines = (folder / artifacts.ENTITIES).read_bytes().splitlines(keepends=True)
+    rewrite(folder, artifacts.ENTITIES, b"".join(lines[:-1]))
+
+
+def test_an_entity_versions_pair_vectors_hold_pairs_then_entities(entity_model):
+    n_entities = len(entity_model.entity_ids)
+    assert entity_model.pair_vectors.shape[0] == entity_model.n_pairs + n_entities
+    assert entity_model.entity_kinds == {"query", "category", "shop"}
+    token = entity_model.entity_token[("shop", "s0001")]
+    assert entity_model.entity_ids[token - entity_model.n_pairs] == "s0001"
+
+
+def test_a_version_without_cold_files_still_loads_and_serves(trained, tmp_path, redis_url, model):
+    root = trained.copy_to(tmp_path / "artifacts")
+    remove(artifacts.version_dir(root, trained.version), "cold/", "neighbors/cold-")
+    with make_client(root, redis_url) as client:
+        known = items_with(model, Interaction.VIEW)[0]
+        category = model.item_category[model.item_row[known]]
+        events = [
+            {"user_id": "old", "item_id": known, "interaction": "view"},
+            {"user_id": "old", "item_id": "new", "interaction": "view", "category_id": category},
+        ]
+        assert client.post("/v1/events", json={"events": events}).status_code == 202
+        answer = client.get("/v1/users/old/candidates").json()
+        assert answer["model_version"] == trained.version
+        viewed = answer["modules"][0]
+        assert viewed["seeds"] == [known] and viewed["unknown_seeds"] == ["new"]
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (cold_vectors_of_another_shape, r"cold vectors \(3, 16\) != \(20 categories, 16\)"),
+        (cold_categories_without_vectors, "come together"),
+        (an_entity_line_missing, r"pair vectors .* entities"),
+    ],
+)
+def test_a_version_whose_files_disagree_is_refused(entity_trained, tmp_path, damage, message):
+    root = entity_trained.copy_to(tmp_path / "artifacts")
+    damage(artifacts.version_dir(root, entity_trained.version))
+    with pytest.raises(ModelLoadError, match=message):
+        load_model(root, entity_trained.version)
