@@ -32,6 +32,7 @@ u2,g,view,103,
 """
 EXACT = SGNSConfig(dim=8, window=1, epochs=1, sample=0.0, threads=1, negatives=0)
 ONLY_IMPLICIT = NegativesConfig(hierarchy=False, taxonomy=False, implicit=True)
+NONE = NegativesConfig(hierarchy=False, taxonomy=False, implicit=False)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +102,7 @@ def test_the_kernel_uses_each_skipped_item_the_session_did_not_come_back_to(worl
     # b:view has contexts a:view and c:view and one negative (x; c is in the session): 2
     # d:view has contexts c:view and a:cart and two negatives (e, x): 4
     assert result.implicit_negatives == 6
-    off = train_sgns(corpus, EXACT, tables, NegativesConfig(hierarchy=False, taxonomy=False),
-                     progress=False)  # fmt: skip
+    off = train_sgns(corpus, EXACT, tables, NONE, progress=False)
     assert off.implicit_negatives == 0
     assert result.positives == off.positives == 2 * (4 + 3)
 
@@ -111,10 +111,9 @@ def test_a_skipped_item_moves_away_from_the_contexts_of_its_click(world):
     log, sessions, vocab = world
     corpus = encode_pairs(sessions, vocab, log, implicit_max=10)
     tables = build_tables(vocab)
-    plain = NegativesConfig(hierarchy=False, taxonomy=False)
     config = SGNSConfig(dim=8, window=1, epochs=200, alpha=0.2, sample=0.0, threads=1, negatives=0)
     on = train_sgns(corpus, config, tables, ONLY_IMPLICIT, progress=False)
-    off = train_sgns(corpus, config, tables, plain, progress=False)
+    off = train_sgns(corpus, config, tables, NONE, progress=False)
     token = {vocab.token_label(t): t for t in range(vocab.n_tokens)}
     context, skipped = token["c:view"], token["e:view"]  # e was shown above d, after c
 

@@ -44,7 +44,8 @@ def test_train_publishes_a_version_that_verifies_and_is_current(published):
     assert artifacts.read_current(root) == version
     manifest = artifacts.verify_version(version_dir(root, version))
     assert manifest.dim == 100 and manifest.similarity == "cosine"
-    assert {i.name for i in manifest.indexes} == {"view", "favorite", "cart", "purchase", "item"}
+    pairs_and_items = {"view", "favorite", "cart", "purchase", "item"}
+    assert {i.name for i in manifest.indexes} == pairs_and_items | {"category"}  # entity tokens
     assert all(i.recall[f"recall@{10}"] > 0.9 for i in manifest.indexes)
 
 

@@ -50,34 +50,38 @@ log = logging.getLogger("trainer.evaluation")
 
 COLD_VIEW, COLD_ITEMS = "view-interaction + cold items", "no-interaction + cold items"
 JOURNEY_WEIGHTS = {"view": 1.0, "favorite": 1.25, "cart": 1.5, "purchase": 2.0}
+JOURNEYS = {"purchase_context": True, "weights": JOURNEY_WEIGHTS, "purchase_session_weight": 2.0}
+PAPER: dict[str, dict[str, Any]] = {"negatives": {"implicit": False}, "entities": {"kinds": []}}
+"""The paper's model: the main config without the blog's extensions (journeys are off)."""
+
+
+def _on_paper(extension: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {s: {**PAPER.get(s, {}), **extension.get(s, {})} for s in {*PAPER, *extension}}
+
+
 ABLATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "hierarchy off": {"negatives": {"hierarchy": False}},
     "taxonomy off": {"negatives": {"taxonomy": False}},
     "both off": {"negatives": {"hierarchy": False, "taxonomy": False}},
-    # the blog's extensions (trainer/config.py JourneysConfig), alone and together
-    "+ purchase context": {"journeys": {"purchase_context": True}},
-    "+ weights": {"journeys": {"weights": JOURNEY_WEIGHTS, "purchase_session_weight": 2.0}},
-    "+ both journeys": {
-        "journeys": {
-            "purchase_context": True,
-            "weights": JOURNEY_WEIGHTS,
-            "purchase_session_weight": 2.0,
-        }
-    },
-    "+ implicit negatives": {"negatives": {"implicit": True}},
-    "+ category tokens": {"entities": {"kinds": ["category"]}},
-    "+ query & shop tokens": {"entities": {"kinds": ["query", "shop"]}},
-    "+ all extensions": {
-        "journeys": {
-            "purchase_context": True,
-            "weights": JOURNEY_WEIGHTS,
-            "purchase_session_weight": 2.0,
-        },
+    # the blog's extensions (issue 6) on the paper's model, alone and together
+    "paper's model": PAPER,
+    "paper + purchase context": _on_paper({"journeys": {"purchase_context": True}}),
+    "paper + weights": _on_paper(
+        {"journeys": {"weights": JOURNEY_WEIGHTS, "purchase_session_weight": 2.0}}
+    ),
+    "paper + both journeys": _on_paper({"journeys": JOURNEYS}),
+    "paper + implicit negatives": _on_paper({"negatives": {"implicit": True}}),
+    "paper + category tokens": _on_paper({"entities": {"kinds": ["category"]}}),
+    "paper + query & shop tokens": _on_paper({"entities": {"kinds": ["query", "shop"]}}),
+    "paper + all extensions": {
+        "journeys": JOURNEYS,
         "negatives": {"implicit": True},
         "entities": {"kinds": ["query", "category", "shop"]},
     },
 }
 """Variants of the main config retrained for the ablation table: section → field overrides."""
+NEEDS = {"paper + implicit negatives": "impressions", "paper + query & shop tokens": "entities"}
+"""What a variant needs from the log, without which it only retrains the paper's model."""
 MATRIX_TARGETS: tuple[Interaction | None, ...] = (*Interaction, None)  # None: "any"
 SAMPLE_PER_INTERACTION = 500  # pair vectors per interaction in the figure-2 projection
 
@@ -224,7 +228,7 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
     ablations: dict[str, dict[str, ModelResult]] = {}
     if options.ablations:
         for variant, overrides in ABLATIONS.items():
-            if (missing := missing_data(overrides, event_log)) is not None:
+            if (missing := missing_data(variant, event_log)) is not None:
                 notes.append(f"ablation {variant!r} skipped: the log has no {missing}")
                 continue
             with _timed(timings, f"ablation {variant}"):
@@ -361,14 +365,12 @@ def sweep_dim(
     return out
 
 
-def missing_data(overrides: dict[str, dict[str, Any]], event_log: EventLog) -> str | None:
-    """What a variant needs from the log and this one lacks (None: nothing): without it, the
-    variant would only retrain the main config."""
-    if overrides.get("negatives", {}).get("implicit") and len(overrides) == 1:
-        return None if event_log.impressions is not None else "impressions column"
-    kinds = overrides.get("entities", {}).get("kinds", [])
-    lacks_columns = event_log.query is None and event_log.shop is None
-    if kinds and len(overrides) == 1 and "category" not in kinds and lacks_columns:
+def missing_data(variant: str, event_log: EventLog) -> str | None:
+    """What ``variant`` needs (NEEDS) and the log lacks, as a column name; None: nothing."""
+    need = NEEDS.get(variant)
+    if need == "impressions" and event_log.impressions is None:
+        return "impressions column"
+    if need == "entities" and event_log.query is None and event_log.shop is None:
         return "query or shop_id column"
     return None
 
