@@ -83,7 +83,7 @@ def find_cached(out: Path, pairs: int, seed: int, tables: bool | None) -> str | 
     """
     from trainer.config import TrainConfig
 
-    wanted = set(TrainConfig().index.tables) if tables else set()
+    wanted = set(_table_names(TrainConfig())) if tables else set()
     for version in reversed(artifacts.list_versions(out)):
         folder = artifacts.version_dir(out, version)
         try:
@@ -203,7 +203,7 @@ def build_tables(
     vocab = SimpleNamespace(token_item=tokens[:, 0], token_interaction=tokens[:, 1])
     queries = np.load(folder / artifacts.PAIRS_IN, mmap_mode="r")
     item_queries = np.load(folder / artifacts.ITEMS_IN, mmap_mode="r")
-    wanted = [t for t in TrainConfig().index.tables if t not in skip]
+    wanted = [t for t in _table_names(TrainConfig()) if t not in skip]
     config = TrainConfig().with_overrides({"index": {"tables": wanted}})
     threads = threads if threads > 0 else os.cpu_count() or 1
     found = build_tables_for(
@@ -218,6 +218,11 @@ def build_tables(
     seconds = round(time.perf_counter() - started, 1)
     log(f"neighbour tables {config.index.tables} (k={config.index.table_k}) in {seconds}s")
     return found, seconds
+
+
+def _table_names(config: Any) -> list[str]:
+    """The trainer's default tables but ``cold>…``: this world publishes no cold vectors."""
+    return [t for t in config.index.tables if not t.startswith(f"{artifacts.COLD}>")]
 
 
 def generate(pairs: int, seed: int) -> dict[str, Any]:
