@@ -47,10 +47,10 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from contracts.interactions import LABELS, Interaction
+from trainer.events import IMPRESSION_SEPARATOR
 
 COLUMNS = ("user_id", "item_id", "interaction", "timestamp", "category_id")
 EXTRA_COLUMNS = ("shop_id", "query", "impressions")  # in this order, each only when its knob is on
-IMPRESSION_SEPARATOR = "|"
 # A search names its category in one of these phrasings: lower-case words, single spaces.
 QUERY_TEMPLATES = ("{} sale", "cheap {}", "buy {}")
 FORMATS = (".csv", ".csv.gz", ".parquet", ".jsonl")
