@@ -190,7 +190,7 @@ class IndexConfig(_Section):
 class JourneysConfig(_Section):
     """The blog's extensions of the pair model's loss (issue 6; docs/training.md "Journeys").
 
-    Off by default: docs/evaluation.md "Journey extensions" has the ablation that decided it.
+    Off by default: docs/evaluation.md "The blog's extensions" has the ablation that decided it.
     """
 
     # "Linear multi-touch attribution": every (ℓ, purchase) pair of a session is a positive

@@ -159,9 +159,11 @@ def _table3(ev: Evaluation, k: int) -> str:
 def _ablations(ev: Evaluation, k: int) -> str:
     ks = [x for x in (50, k) if x in ev.ks] or [k]
     out = [
-        "## Ablations: the custom negatives, and the blog's journey extensions (%, all pairs)\n",
+        "## Ablations: the custom negatives, and the blog's extensions (%, all pairs)\n",
         "Each variant retrains the pair model with the main config plus its change "
-        "(`trainer/evaluation/run.py` ABLATIONS).\n",
+        "(`trainer/evaluation/run.py` ABLATIONS); the `paper + …` variants start from the "
+        "paper's model, the main config without the blog's extensions. Variants the log has no "
+        "data for are skipped (see the notes).\n",
     ]
     heads = [f"{t} @{x}" for t in _T for x in ks] + ["coverage"]
     out += ["| variant | model | " + " | ".join(heads) + " |"]
