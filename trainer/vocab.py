@@ -140,10 +140,11 @@ def encode_pairs(sessions: Sessions, vocab: Vocab, log: EventLog, implicit_max: 
     position, negative = _implicit_negatives(sessions, vocab, log, token, implicit_max)
     at = np.full(len(slots) * width, -1, np.int64)
     at[kept] = np.arange(len(kept))
-    position = at[position * width + width - 1]
-    order = np.argsort(position[position >= 0], kind="stable")
-    negative = negative[position >= 0][order]
-    counts = np.bincount(position[position >= 0], minlength=len(corpus.tokens))
+    position = at[position * width + width - 1]  # the pair's slot, after its entities
+    in_corpus = position >= 0
+    position, negative = position[in_corpus], negative[in_corpus]
+    negative = negative[np.argsort(position, kind="stable")]
+    counts = np.bincount(position, minlength=len(corpus.tokens))
     offsets = np.zeros(len(corpus.tokens) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     return replace(corpus, implicit=(offsets, negative.astype(np.int32)))
