@@ -39,6 +39,12 @@ async def get_model(registry: Annotated[ModelRegistry, Depends(get_registry)]) -
     return model
 
 
+def check_k(settings: Settings, k: int) -> None:
+    """422 when a request asks for more than ``K_MAX`` results: one message for every route."""
+    if k > settings.k_max:
+        raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 StoreDep = Annotated[HistoryStore, Depends(get_store)]

@@ -162,8 +162,7 @@ def _implicit_negatives(
     position_of_row = np.full(len(log), -1, np.int64)
     position_of_row[sessions.row] = np.arange(len(sessions.row))
     position = position_of_row[shown.row]
-    index = {item_id: row for row, item_id in enumerate(vocab.item_ids)}
-    shown_row = np.array([index.get(i, -1) for i in shown.ids], np.int64)[shown.item]
+    shown_row = _vocab_rows(vocab, shown.ids)[shown.item]
     ok = (position >= 0) & (shown_row >= 0)
     ok[ok] = token[position[ok]] >= 0
     negative = np.full(len(position), -1, np.int64)
@@ -185,8 +184,13 @@ def encode_items(sessions: Sessions, vocab: Vocab, log: EventLog) -> Corpus:
 
 def _row_of_item(vocab: Vocab, log: EventLog) -> np.ndarray:
     """Vocab row of each log item code, -1 for items outside the vocabulary."""
+    return _vocab_rows(vocab, log.item_ids)
+
+
+def _vocab_rows(vocab: Vocab, item_ids: np.ndarray) -> np.ndarray:
+    """Vocab row of each of ``item_ids``, -1 for ids outside the vocabulary."""
     index = {item_id: row for row, item_id in enumerate(vocab.item_ids)}
-    return np.array([index.get(i, -1) for i in log.item_ids], dtype=np.int64)
+    return np.array([index.get(i, -1) for i in item_ids], dtype=np.int64)
 
 
 def _compact(

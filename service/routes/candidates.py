@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import metrics, retrieval
-from service.deps import ModelDep, SettingsDep, StoreDep
+from service.deps import ModelDep, SettingsDep, StoreDep, check_k
 from service.fastjson import FastJSONResponse
 from service.history import HistoryStore, HistoryUnavailable, UserHistory
 from service.model import Model
@@ -89,8 +89,8 @@ def _degraded(
 
 
 def _check_limits(settings: Settings, k: int | None, exclude: list[str] | None) -> int:
-    if k is not None and k > settings.k_max:
-        raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
+    if k is not None:
+        check_k(settings, k)
     if exclude and len(exclude) > settings.exclude_max:
         raise HTTPException(
             422, f"exclude lists at most {settings.exclude_max} items, got {len(exclude)}"

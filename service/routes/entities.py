@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from service import entities, metrics, retrieval
-from service.deps import ModelDep, SettingsDep
+from service.deps import ModelDep, SettingsDep, check_k
 from service.fastjson import FastJSONResponse
 from service.schemas import ENTITY_ID_PATTERN, EntityKind, EntityNeighborsOut, TargetName
 
@@ -44,8 +44,7 @@ def neighbors(
     k: Annotated[int, Query(ge=1)] = 50,
 ) -> FastJSONResponse:
     """The items (interaction target) or entities (kind target) nearest to an entity, best first."""
-    if k > settings.k_max:
-        raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
+    check_k(settings, k)
     try:
         found = entities.entity_neighbors(model, kind, entity_id, target, k, metrics.ann_timer)
     except entities.UnknownEntityError as exc:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import entities, metrics, retrieval
-from service.deps import ModelDep, SettingsDep
+from service.deps import ModelDep, SettingsDep, check_k
 from service.fastjson import FastJSONResponse
 from service.schemas import InteractionName, NeighborsOut, TargetName
 
@@ -36,8 +36,7 @@ def neighbors(
     k: Annotated[int, Query(ge=1)] = 50,
 ) -> FastJSONResponse:
     """What the user may ``target`` after they ``interaction`` this item, best first."""
-    if k > settings.k_max:
-        raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
+    check_k(settings, k)
     try:
         found = entities.item_neighbors(
             model, item_id, Interaction.parse(interaction), target, k, metrics.ann_timer
