@@ -8,8 +8,9 @@ kernel spreads new connections over the workers by hash, as nginx's ``reuseport`
 
 Supervision stays uvicorn's (``Multiprocess``: health pings, hung or dead workers replaced,
 signals); only the socket each worker gets changes: worker slot i always listens on socket i,
-so a replaced worker takes over exactly the socket of the one it replaces. The worker count is
-fixed (SIGTTIN/SIGTTOU are refused).
+so a replaced worker takes over exactly the socket of the one it replaces, and a worker that dies
+is noticed at once even mid-ping (the supervisor drops its copy of the pipe's far end). The
+worker count is fixed (SIGTTIN/SIGTTOU are refused).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class ReusePortMultiprocess(Multiprocess):
     def _spawn(self, slot: int) -> Process:
         process = Process(self.config, [self.sockets[slot]])
         process.start()
+        # The worker has its own copy of the health pipe's far end now. Were ours left open, a
+        # worker that dies while a ping is pending would never close the pipe: the ping would
+        # wait out the whole health-check timeout before the worker is replaced.
+        process.child_conn.close()
         return process
 
     def init_processes(self) -> None:

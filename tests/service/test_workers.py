@@ -39,6 +39,7 @@ def service(artifacts_dir: Path, redis_url: str, tmp_path: Path) -> Iterator[tup
         "RELOAD_INTERVAL_SECONDS": "0.5",
         "ACCESS_LOG": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "WORKER_HEALTHCHECK_SECONDS": "600",  # longer than any wait below
     }
     (tmp_path / "metrics").mkdir()
     cmd = [sys.executable, "-m", "service", "--port", str(port), "--workers", "2"]
@@ -134,6 +135,10 @@ def test_keep_alive_connections_spread_over_both_workers(service):
 def test_a_killed_worker_is_replaced_on_its_own_socket(service):
     port, master = service
     victim = workers(master)[0]
+    # Frozen first, the victim leaves the supervisor's health ping unanswered; killed then, it
+    # must be noticed at once, not after the ping's timeout (the race seen once in CI).
+    os.kill(victim, signal.SIGSTOP)
+    time.sleep(2)  # the supervisor pings every 0.5 s
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: victim not in workers(master) and len(workers(master)) == 2, 120)
     wait_until(lambda: ready(port), 120)
