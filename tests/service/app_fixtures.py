@@ -90,7 +90,9 @@ def artifacts_dir(trained: Trained, tmp_path: Path) -> Path:
 
 def make_client(artifacts_dir: Path, redis_url: str, **settings: object) -> TestClient:
     values = {"artifacts_dir": artifacts_dir, "redis_url": redis_url}
-    values |= {"reload_interval_seconds": 0, "redis_timeout_ms": 100} | settings
+    # a generous Redis timeout: a CI machine busy training in the other test worker must not
+    # turn a plain test's answer into a degraded one (test_degraded.py sets a short one)
+    values |= {"reload_interval_seconds": 0, "redis_timeout_ms": 1000} | settings
     return TestClient(create_app(Settings.model_validate(values)))
 
 

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
 
 from contracts.interactions import Interaction
 
-from app_fixtures import items_with
+from app_fixtures import items_with, make_client
+
+
+@pytest.fixture
+def client(artifacts_dir: Path, redis_url: str) -> Iterator[TestClient]:
+    """A client whose Redis calls give up after 100 ms, so a stalled Redis is noticed fast."""
+    with make_client(artifacts_dir, redis_url, redis_timeout_ms=100) as c:
+        yield c
 
 
 def timed_get(client, path):
