@@ -17,9 +17,8 @@ import numpy as np
 
 from contracts import artifacts
 from contracts.catalog import write_categories, write_entities, write_items, write_tokens
-from contracts.interactions import Interaction
-from trainer.cold import category_means
-from trainer.config import TrainConfig
+from trainer.cold import cold_vectors
+from trainer.config import ColdVector, TrainConfig
 from trainer.events import EventLog, load_events
 from trainer.index import IndexSource, build_indexes, entity_sources, pair_sources
 from trainer.negatives import build_tables
@@ -112,7 +111,7 @@ def write_version(
         ids, counts = [str(e) for e in entities.ids], entities.count.tolist()
         write_entities(out / artifacts.ENTITIES, entities.kind_labels(), ids, counts)
         sources += entity_sources(entities.kind, vocab.n_tokens, pairs_in, pairs_out)
-    cold = write_cold_vectors(out, vocab, pairs_in)
+    cold = write_cold_vectors(out, vocab, pairs_in, config.cold.vector)
     training = {"pairs": models.pairs.stats()}
     if models.items is not None:
         np.save(out / artifacts.ITEMS_IN, models.items.input)
@@ -150,11 +149,11 @@ def write_version(
     }
 
 
-def write_cold_vectors(out: Path, vocab: Vocab, pairs_in: np.ndarray) -> np.ndarray:
+def write_cold_vectors(
+    out: Path, vocab: Vocab, pairs_in: np.ndarray, vector: ColdVector
+) -> np.ndarray:
     """Write each category's vector for unseen items (trainer/cold.py); return the vectors."""
-    views = np.flatnonzero(vocab.token_interaction == int(Interaction.VIEW))
-    row_category = vocab.item_category[vocab.token_item[views]]
-    categories, vectors = category_means(pairs_in[views], row_category, len(vocab.category_ids))
+    categories, vectors = cold_vectors(vocab, pairs_in, vector)
     (out / artifacts.COLD_VECTORS).parent.mkdir(parents=True, exist_ok=True)
     write_categories(
         out / artifacts.COLD_CATEGORIES, [str(c) for c in vocab.category_ids[categories]]

@@ -8,6 +8,7 @@ import pytest
 from contracts.interactions import Interaction
 from contracts.search import ExactSearch
 from trainer.evaluation.generators import (
+    CategoryVectors,
     EmbeddingGenerator,
     Embeddings,
     category_popular_generator,
@@ -114,3 +115,20 @@ def test_a_cold_item_is_searched_with_its_categorys_mean_and_is_never_a_candidat
     assert plain.candidates(query, k=2).items.tolist() == [[1, 2], [-1, -1], [-1, -1]]
     # item 5 is searched with category 2's mean, item 3's vector (-1, 0): nearest item 3
     assert cold.candidates(query, k=2).items.tolist() == [[1, 2], [3, 2], [-1, -1]]
+
+
+def test_a_cold_item_can_be_searched_with_its_categorys_learned_token_instead():
+    category = np.array([0, 0, 1, 2, 1, 2, -1])
+    # category 2's token points at item 2's view (0, 1), not at its mean, item 3's (-1, 0);
+    # category 9 is beyond the evaluation's codes and ignored
+    tokens = CategoryVectors(np.array([2, 9]), np.array([[0.1, 1.0], [1.0, 0.0]], np.float32))
+    cold = EmbeddingGenerator(
+        WORLD,
+        7,
+        Interaction.VIEW,
+        Interaction.VIEW,
+        "cosine",
+        cold_category=category,
+        cold_vectors=tokens,
+    )
+    assert cold.candidates(np.array([0, 5, 6]), k=2).items.tolist() == [[1, 2], [2, 1], [-1, -1]]

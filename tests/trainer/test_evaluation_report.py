@@ -21,6 +21,7 @@ TINY = ["--dim", "16", "--epochs", "1", "--threads", "2", "--no-progress"]
 MODELS = {
     "view-interaction", "cart-interaction", "no-interaction", "co-purchase", "popular",
     "popular-in-category", "view-interaction + cold items", "no-interaction + cold items",
+    "view-interaction + cold items by category token",  # category tokens are on by default
 }  # fmt: skip
 TARGETS = {"view", "cart", "purchase"}
 KS = {"10", "25", "50", "100", "200"}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from contracts import artifacts
-from contracts.catalog import read_catalog
+from contracts.catalog import read_catalog, read_categories
 from contracts.interactions import Interaction
 from contracts.search import HnswSearch
 from trainer.config import TrainConfig
@@ -47,6 +47,19 @@ def test_train_publishes_a_version_that_verifies_and_is_current(published):
     pairs_and_items = {"view", "favorite", "cart", "purchase", "item"}
     assert {i.name for i in manifest.indexes} == pairs_and_items | {"category"}  # entity tokens
     assert all(i.recall[f"recall@{10}"] > 0.9 for i in manifest.indexes)
+
+
+def test_cold_vectors_are_the_learned_category_tokens(published):
+    folder = version_dir(*published)
+    catalog = read_catalog(
+        folder / artifacts.ITEMS, folder / artifacts.TOKENS, folder / artifacts.ENTITIES
+    )
+    token = catalog.entity_token()
+    categories = read_categories(folder / artifacts.COLD_CATEGORIES)
+    assert len(categories) == len({c for c in catalog.item_category if c is not None})
+    rows = [token["category", c] for c in categories]
+    pairs_in = np.load(folder / artifacts.PAIRS_IN)
+    np.testing.assert_array_equal(np.load(folder / artifacts.COLD_VECTORS), pairs_in[rows])
 
 
 def test_the_manifest_counts_every_epoch_of_the_corpus(published):

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from contracts.interactions import Interaction
 from contracts.manifest import SPACES, Similarity
 from contracts.search import HnswSearch, NeighborSearch
-from trainer.cold import category_means
+from trainer.cold import category_means, prefer_tokens
 from trainer.config import IndexConfig
 from trainer.evaluation.topk import TopKSearch
 
@@ -101,6 +101,14 @@ class Embeddings:
         return np.flatnonzero(self.interaction == int(interaction)).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class CategoryVectors:
+    """A vector per category (a model's learned category tokens), in the evaluation's codes."""
+
+    category: np.ndarray  # int64 category code of each row
+    vectors: np.ndarray  # float32 (n, d), the query side
+
+
 class EmbeddingGenerator:
     """Nearest stored rows to the query item's vector, reduced to distinct items.
 
@@ -111,9 +119,10 @@ class EmbeddingGenerator:
     ``inner_product`` an input with output vectors (the paper's eq. 1).
 
     ``cold_category`` (category code per item code, -1 for none) turns on cold items (issue 6):
-    a query item without a query row but with a category is searched with the mean of its
-    category's unit query vectors, so it has neighbours and can be a seed. It is never a
-    candidate itself.
+    a query item without a query row but with a category is searched with its category's
+    vector, so it has neighbours and can be a seed. It is never a candidate itself. The vector
+    is the category's in ``cold_vectors`` when given (a model's learned category tokens), else
+    the mean of the category's unit query vectors.
     """
 
     def __init__(
@@ -127,13 +136,14 @@ class EmbeddingGenerator:
         index_config: IndexConfig | None = None,
         threads: int = 0,
         cold_category: np.ndarray | None = None,
+        cold_vectors: CategoryVectors | None = None,
     ) -> None:
         query_rows = embeddings.rows(query_interaction)
         self._query_row = np.full(n_items, -1, dtype=np.int64)
         self._query_row[embeddings.item[query_rows]] = query_rows
         self._queries = embeddings.input
         if cold_category is not None:
-            self._add_cold_queries(cold_category, query_rows, embeddings)
+            self._add_cold_queries(cold_category, query_rows, embeddings, cold_vectors)
         stored_rows = embeddings.rows(target)
         self._stored_item = embeddings.item[stored_rows]
         self._per_item = int(np.bincount(self._stored_item).max()) if len(stored_rows) else 1
@@ -143,17 +153,26 @@ class EmbeddingGenerator:
         )
 
     def _add_cold_queries(
-        self, category: np.ndarray, query_rows: np.ndarray, embeddings: Embeddings
+        self,
+        category: np.ndarray,
+        query_rows: np.ndarray,
+        embeddings: Embeddings,
+        given: CategoryVectors | None,
     ) -> None:
-        """Query rows for items without one: their category's mean unit query vector."""
-        row_category = category[embeddings.item[query_rows]]
+        """Query rows for items without one: their category's vector (``given``, else the mean
+        unit query vector of the category's items)."""
         n_categories = int(category.max()) + 1 if len(category) else 0
-        found, means = category_means(self._queries[query_rows], row_category, n_categories)
+        row_category = category[embeddings.item[query_rows]]
+        found, vectors = category_means(self._queries[query_rows], row_category, n_categories)
+        if given is not None:
+            keep = given.category < n_categories
+            tokens = given.category[keep], given.vectors[keep]
+            found, vectors = prefer_tokens(found, vectors, *tokens)
         row_of_category = np.full(n_categories, -1, np.int64)
-        row_of_category[found] = len(self._queries) + np.arange(len(means))
+        row_of_category[found] = len(self._queries) + np.arange(len(vectors))
         cold = np.flatnonzero((self._query_row < 0) & (category >= 0))
         cold = cold[row_of_category[category[cold]] >= 0]
-        self._queries = np.concatenate([self._queries, means])
+        self._queries = np.concatenate([self._queries, vectors.astype(self._queries.dtype)])
         self._query_row[cold] = row_of_category[category[cold]]
 
     def candidates(self, query: np.ndarray, k: int, progress: bool = False) -> Candidates:

@@ -6,7 +6,8 @@ reads the version exactly as the service would (verified manifest, ``items.tsv``
 those files: view-interaction, cart-interaction, no-interaction, the view and no-interaction
 models with cold items, popular and popular-in-category (``popular.json`` keeps
 ``popular.top_per_category`` items per category, so that list may be shorter than K), plus the
-X→Y matrix. Co-purchase needs the training events and is not rebuilt.
+X→Y matrix; with the version's category tokens also cold items by category token. Co-purchase
+needs the training events and is not rebuilt.
 
 The test sessions are those of TEST_LOG that start in its last ``--test-days`` days **and**
 after the version's training data ended (``manifest.data.time_range``), so a log that overlaps
@@ -21,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from contracts import artifacts
-from contracts.catalog import read_catalog
+from contracts.catalog import Catalog, read_catalog
 from contracts.interactions import Interaction
 from trainer.config import DataConfig, TrainConfig
-from trainer.evaluation.generators import Embeddings, RankedListGenerator
+from trainer.evaluation.generators import CategoryVectors, Embeddings, RankedListGenerator
 from trainer.evaluation.metrics import build_test_pairs
 from trainer.evaluation.results import Evaluation
 from trainer.evaluation.run import EvalOptions, Scorer, interaction_matrix
@@ -43,7 +44,8 @@ def evaluate_version(
     folder = artifacts.version_dir(artifacts_dir, version)
     manifest = artifacts.verify_version(folder)
     config = TrainConfig.model_validate(manifest.config)
-    catalog = read_catalog(folder / artifacts.ITEMS, folder / artifacts.TOKENS)
+    entities = folder / artifacts.ENTITIES if artifacts.ENTITIES in manifest.files else None
+    catalog = read_catalog(folder / artifacts.ITEMS, folder / artifacts.TOKENS, entities)
     log = load_events(events, data, progress=options.progress)
     trained_until = (manifest.data.get("time_range") or [None, None])[1]
     not_before = None if trained_until is None else int(trained_until) + 1
@@ -74,8 +76,9 @@ def evaluate_version(
             item_code,
             None,
         )
-    category = _categories(log, catalog.item_category, item_code, len(codes))
-    models = scorer.embedding_models(pair_emb, item_emb, config, category)
+    category, category_code = _categories(log, catalog.item_category, item_code, len(codes))
+    tokens = _category_tokens(catalog, pair_emb.input, category_code)
+    models = scorer.embedding_models(pair_emb, item_emb, config, category, None, tokens)
     k = max(options.ks)
     overall = _ranked([popular["overall"]], codes, k)
     models["popular"] = scorer.score(RankedListGenerator(overall, None))
@@ -123,12 +126,25 @@ def _ranked(lists: list[list[dict[str, object]]], codes: dict[str, int], k: int)
 
 def _categories(
     log: EventLog, trained: list[str | None], item_code: np.ndarray, n_codes: int
-) -> np.ndarray:
-    """A category code per item code: the version's category for its items, else the log's."""
+) -> tuple[np.ndarray, dict[str, int]]:
+    """A category code per item code: the version's category for its items, else the log's;
+    and the code of each category id."""
     code = {str(c): i for i, c in enumerate(log.category_ids)}
     category = np.full(n_codes, -1, dtype=np.int64)
     category[: len(log.item_ids)] = item_categories(log)
     for row, name in enumerate(trained):
         if name is not None:
             category[item_code[row]] = code.setdefault(str(name), len(code))
-    return category
+    return category, code
+
+
+def _category_tokens(
+    catalog: Catalog, pairs_in: np.ndarray, code: dict[str, int]
+) -> CategoryVectors | None:
+    """The version's category tokens (None without), for categories with a code."""
+    tokens = catalog.entity_token()
+    found = [(code[i], t) for (kind, i), t in tokens.items() if kind == "category" and i in code]
+    if not found:
+        return None
+    category, rows = (np.array(column, np.int64) for column in zip(*found, strict=True))
+    return CategoryVectors(category, pairs_in[rows])

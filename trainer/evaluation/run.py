@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 
 from contracts.interactions import Interaction
+from trainer.cold import category_token_rows
 from trainer.config import TrainConfig
 from trainer.evaluation.copurchase import copurchase_generator
 from trainer.evaluation.generators import (
     CandidateGenerator,
+    CategoryVectors,
     EmbeddingGenerator,
     Embeddings,
     SearchKind,
@@ -49,6 +51,7 @@ from trainer.vocab import encode_items, item_categories
 log = logging.getLogger("trainer.evaluation")
 
 COLD_VIEW, COLD_ITEMS = "view-interaction + cold items", "no-interaction + cold items"
+COLD_TOKEN = "view-interaction + cold items by category token"
 JOURNEY_WEIGHTS = {"view": 1.0, "favorite": 1.25, "cart": 1.5, "purchase": 2.0}
 JOURNEYS = {"purchase_context": True, "weights": JOURNEY_WEIGHTS, "purchase_session_weight": 2.0}
 PAPER: dict[str, dict[str, Any]] = {"negatives": {"implicit": False}, "entities": {"kinds": []}}
@@ -148,21 +151,33 @@ class Scorer:
         config: TrainConfig,
         category: np.ndarray,
         train_seconds: dict[str, float | None] | None = None,
+        category_tokens: CategoryVectors | None = None,
     ) -> dict[str, ModelResult]:
         """view-, cart- and no-interaction, and the view and no-interaction models with cold
-        items (a test item unknown to the model searched with its ``category``'s mean)."""
+        items (a test item unknown to the model searched with its ``category``'s mean; also
+        with its learned category token, when the model has ``category_tokens``)."""
         seconds = train_seconds or {}
-        runs: list[tuple[str, Embeddings, Interaction | None, np.ndarray | None, str]] = [
+        Run = tuple[str, Embeddings, Interaction | None, np.ndarray | None, str]
+        runs: list[Run] = [
             ("view-interaction", pair_emb, Interaction.VIEW, None, "pairs"),
             ("cart-interaction", pair_emb, Interaction.CART, None, "pairs"),
             (COLD_VIEW, pair_emb, Interaction.VIEW, category, "pairs"),
         ]
+        if category_tokens is not None:
+            runs.append((COLD_TOKEN, pair_emb, Interaction.VIEW, category, "pairs"))
         if item_emb is not None:
             runs.insert(2, ("no-interaction", item_emb, None, None, "items"))
             runs.append((COLD_ITEMS, item_emb, None, category, "items"))
         return {
             name: self.score(
-                self.embedding(emb, config, query, cold_category=cold), seconds.get(model)
+                self.embedding(
+                    emb,
+                    config,
+                    query,
+                    cold_category=cold,
+                    cold_vectors=category_tokens if name == COLD_TOKEN else None,
+                ),
+                seconds.get(model),
             )
             for name, emb, query, cold, model in runs
         }
@@ -174,6 +189,7 @@ class Scorer:
         query: Interaction | None,
         target: Interaction | None = None,
         cold_category: np.ndarray | None = None,
+        cold_vectors: CategoryVectors | None = None,
     ) -> EmbeddingGenerator:
         return EmbeddingGenerator(
             embeddings,
@@ -185,6 +201,7 @@ class Scorer:
             config.index,
             config.sgns.threads,
             cold_category,
+            cold_vectors,
         )
 
 
@@ -206,7 +223,10 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
     train_s = _train_seconds(models)
     with _timed(timings, "score main models"):
         category = item_categories(event_log)
-        results.update(scorer.embedding_models(pair_emb, item_emb, config, category, train_s))
+        tokens = category_tokens_of(models, event_log)
+        results.update(
+            scorer.embedding_models(pair_emb, item_emb, config, category, train_s, tokens)
+        )
         results.update(baselines(split, event_log, scorer, config, options))
     notes: list[str] = []
     check = None
@@ -266,6 +286,18 @@ def embeddings_of(models: Models, event_log: EventLog) -> tuple[Embeddings, Embe
     if models.items is None:
         return pairs, None
     return pairs, Embeddings(models.items.input, models.items.output, item_code, None)
+
+
+def category_tokens_of(models: Models, event_log: EventLog) -> CategoryVectors | None:
+    """The pair model's learned category tokens (query side), in the log's category codes;
+    None without category tokens."""
+    vocab = models.vocab
+    codes, rows = category_token_rows(vocab)
+    if not len(codes):
+        return None
+    code = {category_id: c for c, category_id in enumerate(event_log.category_ids)}
+    category = np.array([code[vocab.category_ids[c]] for c in codes], np.int64)
+    return CategoryVectors(category, models.pairs.input[rows])
 
 
 def baselines(
