@@ -157,8 +157,7 @@ class Scorer:
         items (a test item unknown to the model searched with its ``category``'s mean; also
         with its learned category token, when the model has ``category_tokens``)."""
         seconds = train_seconds or {}
-        Run = tuple[str, Embeddings, Interaction | None, np.ndarray | None, str]
-        runs: list[Run] = [
+        runs: list[tuple[str, Embeddings, Interaction | None, np.ndarray | None, str]] = [
             ("view-interaction", pair_emb, Interaction.VIEW, None, "pairs"),
             ("cart-interaction", pair_emb, Interaction.CART, None, "pairs"),
             (COLD_VIEW, pair_emb, Interaction.VIEW, category, "pairs"),
