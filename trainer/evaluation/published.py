@@ -78,7 +78,7 @@ def evaluate_version(
         )
     category, category_code = _categories(log, catalog.item_category, item_code, len(codes))
     tokens = _category_tokens(catalog, pair_emb.input, category_code)
-    models = scorer.embedding_models(pair_emb, item_emb, config, category, None, tokens)
+    models = scorer.embedding_models(pair_emb, item_emb, config, category, category_tokens=tokens)
     k = max(options.ks)
     overall = _ranked([popular["overall"]], codes, k)
     models["popular"] = scorer.score(RankedListGenerator(overall, None))
