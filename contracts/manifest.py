@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from contracts.blend import BlendRule
 from contracts.interactions import LABELS
 
 Similarity = Literal["cosine", "inner_product"]
@@ -150,6 +151,11 @@ class Manifest(BaseModel):
     indexes: list[IndexInfo]
     files: dict[str, FileEntry]
     neighbor_tables: list[NeighborTableInfo] = Field(default_factory=list)
+    # When neighbours give way to popular items of the seed's category (contracts/blend.py);
+    # None: a version from before the rule, every neighbour is kept.
+    blend: BlendRule | None = None
+    # What train chose by itself on its validation split (epochs, …) and why (trainer/auto.py).
+    chosen: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

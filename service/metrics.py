@@ -50,6 +50,12 @@ CANDIDATES = Histogram(
     buckets=(0, 1, 5, 10, 25, 50, 100, 200, 500),
 )
 FALLBACKS = Counter("ic_fallbacks_total", "Answers served from popular items.", ["reason"])
+BACKFILLED = Counter(
+    "ic_backfilled_candidates_total",
+    "Popular items appended to a module its neighbours left short of k (popular_in_category: "
+    "of a seed's category; popular: overall).",
+    ["module", "reason"],
+)
 DEGRADED = Counter("ic_degraded_total", "Answers degraded because Redis was unavailable.")
 UNKNOWN_SEEDS = Counter("ic_unknown_seeds_total", "History items absent from the model.")
 EVENTS = Counter("ic_events_ingested_total", "Events written to Redis.", ["interaction"])

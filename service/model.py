@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from contracts import artifacts
+from contracts.blend import BlendRule
 from contracts.catalog import ENTITY_KINDS, CatalogError, read_catalog, read_categories
 from contracts.manifest import Manifest
 from contracts.search import HnswSearch
@@ -83,6 +84,11 @@ class Model:
     tables: dict[tuple[str, str], NeighborTable]  # (seed, target) labels → table
     popular: Popular
     load_seconds: float
+
+    @property
+    def blend(self) -> BlendRule | None:
+        """When neighbours give way to popular items (contracts/blend.py); None: keep them all."""
+        return self.manifest.blend
 
     @property
     def n_pairs(self) -> int:

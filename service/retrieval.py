@@ -18,16 +18,27 @@ Candidates are then taken in rounds: round r holds every seed's r-th remaining c
 round is ordered by score. So every seed gets a fair share before any seed gets more, one very
 popular seed cannot fill the module, the order is by score within that rule, and no item
 appears twice.
+
+**The blend rule** (contracts/blend.py). Before the merge, each seed keeps only the neighbours
+scoring at least the version's threshold for the way it was searched (PAIR, ITEM, CATEGORY) and
+the module's k: a weak neighbour is worse than a best seller of the seed's category. A module
+then short of k is backfilled, after its neighbours: the popular items of its seeds' categories
+in turns, newest seed first, each naming its seed (``reason: "popular_in_category"``), then
+popular overall. A version without a rule keeps every neighbour; the backfill still fills a
+module its neighbours leave short (a small catalogue, a shallow table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from itertools import chain
 
 import numpy as np
 
+from contracts.blend import BlendRule
 from contracts.interactions import Interaction
 from service.merge import merge_picks
 from service.model import COLD, ITEM_INDEX, Model
@@ -51,10 +62,10 @@ class NotServedError(LookupError):
 class Because:
     """Why a candidate is there: a seed (shared by all its candidates) or popularity."""
 
-    reason: str  # "seed" or "popular"
+    reason: str  # "seed", "popular_in_category" (a seed's category's backfill) or "popular"
     item_id: str | None  # the seed that produced it
     interaction: str | None  # the seed's interaction
-    category_id: str | None = None  # the category of a popular fallback or of a cold seed
+    category_id: str | None = None  # the category of a popular item or of a cold seed
 
 
 @dataclass
@@ -78,6 +89,7 @@ class ModuleResult:
     seeds: list[str]  # seeds the model knows or has a category vector for, newest first
     unknown_seeds: list[str]  # seeds absent from the model (and without a cold category)
     candidates: list[Candidate]
+    backfilled: dict[str, int] = field(default_factory=dict)  # popular backfill: reason → count
 
 
 @dataclass(frozen=True)
@@ -102,11 +114,14 @@ def module(
     timer: QueryTimer | None = None,
     categories: Mapping[str, str] | None = None,
 ) -> ModuleResult:
-    """The candidates of one module: ``k`` items found from ``seeds`` by the merge rule.
+    """The candidates of one module: ``k`` items found from ``seeds`` by the merge rule, the
+    neighbours below the version's blend thresholds left out, a short module backfilled with
+    popular items (of the seeds' categories first).
 
     ``categories`` maps seeds the model does not know to their category: those of a category
     with a cold vector in this version are seeds too (``embedding: "category"``).
     """
+    blocked = tuple(blocked)  # read twice: for the merge and, when short, for the backfill
     cold = {
         s: c
         for s in seeds
@@ -120,8 +135,15 @@ def module(
     blocked_rows.update(model.item_row[s] for s in used if s not in cold)
     depth = k + len(blocked_rows)
     ranked = _neighbours(model, used, seed_interaction, targets, depth, timer, cold)
-    candidates = _candidates(model, ranked, k, blocked_rows)
-    return ModuleResult(used, unknown, candidates)
+    confident = _confident(model.blend, ranked, k, seed_interaction)
+    candidates = _candidates(model, confident, k, blocked_rows)
+    if len(candidates) >= k:
+        return ModuleResult(used, unknown, candidates)
+    lists = _seed_categories(model, used, seed_interaction, cold)
+    taken = {*blocked, *used, *(c.item_id for c in candidates)}
+    backfill = _backfill(model, lists, k - len(candidates), taken)
+    backfilled = Counter(c.because.reason for c in backfill)
+    return ModuleResult(used, unknown, candidates + backfill, dict(backfilled))
 
 
 def neighbors(
@@ -165,6 +187,82 @@ def popular(
     for item, score in model.popular.overall:
         take(item, score, None)
     return result
+
+
+def _confident(
+    rule: BlendRule | None, ranked: list[_Ranked], k: int, seed_interaction: Interaction
+) -> list[_Ranked]:
+    """Each seed's neighbours scoring at least its way's threshold at ``k`` (contracts/blend.py);
+    all of them for a version without a rule."""
+    if rule is None:
+        return ranked
+    label = seed_interaction.label
+    return [_at_least(r, rule.threshold(r.embedding, k, label)) for r in ranked]
+
+
+def _at_least(ranked: _Ranked, threshold: float) -> _Ranked:
+    if not len(ranked.scores) or ranked.scores.min() >= threshold:
+        return ranked
+    keep = ranked.scores >= threshold
+    rows, scores, source = ranked.rows[keep], ranked.scores[keep], ranked.source[keep]
+    return replace(ranked, rows=rows, scores=scores, source=source)
+
+
+PopularList = list[tuple[str, float]]
+
+
+def _seed_categories(
+    model: Model, seeds: Sequence[str], seed_interaction: Interaction, cold: Mapping[str, str]
+) -> list[tuple[Because, PopularList]]:
+    """Each seed with a category that has popular items, newest first: the ``because`` of its
+    backfill and its category's popular items. A known seed's category is the catalogue's, a
+    cold seed's the one the caller passed."""
+    lists = []
+    for seed in seeds:
+        category = cold[seed] if seed in cold else model.item_category[model.item_row[seed]]
+        ranked = model.popular.by_category.get(category) if category is not None else None
+        if ranked:
+            because = Because("popular_in_category", seed, seed_interaction.label, category)
+            lists.append((because, ranked))
+    return lists
+
+
+def _backfill(
+    model: Model, lists: list[tuple[Because, PopularList]], n: int, taken: set[str]
+) -> list[Candidate]:
+    """Up to ``n`` popular items not in ``taken``: the seeds' categories' in turns, then
+    overall ones. Adds what it picks to ``taken``."""
+    overall = Because("popular", None, None, None)
+    found: list[Candidate] = []
+    in_categories = _in_turns(lists, taken)
+    everywhere = ((item, score, overall) for item, score in model.popular.overall)
+    for item, score, because in chain(in_categories, everywhere):
+        if len(found) == n:
+            break
+        if item not in taken:
+            taken.add(item)
+            found.append(Candidate(item, score, None, POPULAR, because))
+    return found
+
+
+def _in_turns(
+    lists: list[tuple[Because, PopularList]], taken: set[str]
+) -> Iterator[tuple[str, float, Because]]:
+    """Round robin over the seeds: each turn, every seed's next popular item not yet ``taken``
+    (read as the caller adds to it), so two seeds of one category share its list."""
+    cursors = [0] * len(lists)
+    while True:
+        more = False
+        for s, (because, ranked) in enumerate(lists):
+            at = cursors[s]
+            while at < len(ranked) and ranked[at][0] in taken:
+                at += 1
+            cursors[s] = at + 1
+            if at < len(ranked):
+                more = True
+                yield ranked[at][0], ranked[at][1], because
+        if not more:
+            return
 
 
 def _candidates(model: Model, ranked: list[_Ranked], k: int, blocked: set[int]) -> list[Candidate]:

@@ -25,16 +25,23 @@ class _Out(BaseModel):
 class Because(_Out):
     """Why a candidate is here: the seed that found it, or popularity (in a category).
 
-    An item seed is ``item_id`` + ``interaction`` (+ ``category_id`` for a cold seed, an item
-    the model does not know, searched by its category's vector); an entity seed is
-    ``entity_kind`` + ``entity_id``, two fields present only then.
+    ``seed``: an item seed is ``item_id`` + ``interaction`` (+ ``category_id`` for a cold seed,
+    an item the model does not know, searched by its category's vector); an entity seed is
+    ``entity_kind`` + ``entity_id``, two fields present only then. ``popular_in_category``: the
+    module's neighbours ran short of k (the version's blend rule drops weak ones), so a best
+    seller of the seed ``item_id``'s category ``category_id`` fills in. ``popular``: a popular
+    item, of ``category_id`` in the cold-start fallback, else overall.
     """
 
-    reason: Literal["seed", "popular"]
-    item_id: str | None = Field(None, description="The seed item.")
+    reason: Literal["seed", "popular_in_category", "popular"]
+    item_id: str | None = Field(
+        None, description="The seed item (of a neighbour or of a popular_in_category backfill)."
+    )
     interaction: InteractionName | None = Field(None, description="The seed's interaction.")
     category_id: str | None = Field(
-        None, description="The category of a popular fallback or of a cold seed."
+        None,
+        description="The category of a popular item (the seed's, for popular_in_category) or "
+        "of a cold seed.",
     )
     entity_kind: EntityKind | None = Field(None, description="An entity seed's kind.")
     entity_id: str | None = Field(None, description="An entity seed's id.")
@@ -42,7 +49,9 @@ class Because(_Out):
 
 class CandidateOut(_Out):
     item_id: str
-    score: float = Field(description="Similarity to the seed (cosine or u·v), or popularity.")
+    score: float = Field(
+        description="Similarity to the seed (cosine or u·v), or popularity (embedding popular)."
+    )
     interaction: InteractionName | None = Field(
         description="The predicted interaction: the index the candidate was found in."
     )
@@ -50,7 +59,9 @@ class CandidateOut(_Out):
         description="item-interaction: the seed's pair vector; item: the seed had no pair "
         "vector and its no-interaction vector was used; category: the seed is an item the model "
         "does not know, searched with its category's vector; entity: the seed is an entity "
-        "token (a query, category or shop); popular: a fallback."
+        "token (a query, category or shop); popular: a popular item, either the cold-start "
+        "fallback or the backfill after a module's neighbours (because.reason "
+        "popular_in_category, then popular), which comes last and has interaction null."
     )
     because: Because
 

@@ -1,4 +1,4 @@
-"""``python -m trainer``: synth, train, evaluate. Stable: scripts depend on it.
+"""``python -m trainer``: synth, train, tune, evaluate. Stable: scripts depend on it.
 
 Everything a human reads goes to stderr (logs, progress bars, bad-row reports); stdout carries
 only results, so ``train``'s last stdout line is the published version id.
@@ -21,6 +21,23 @@ from trainer.config import ConfigError, TrainConfig, load_config
 ADAPTERS = list(adapters.ADAPTERS)
 
 
+class _Epochs(click.ParamType):
+    """An integer of at least 1, or ``auto``."""
+
+    name = "INTEGER|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "auto" or (isinstance(value, int) and value >= 1):
+            return value
+        try:
+            epochs = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither an integer nor 'auto'", param, ctx)
+        if epochs < 1:
+            self.fail(f"{epochs} is below 1", param, ctx)
+        return epochs
+
+
 def config_options(command: Callable[..., None]) -> Callable[..., None]:
     """The flags ``train`` and ``evaluate`` share: config file, data reading, SGNS basics."""
     options = [
@@ -34,7 +51,8 @@ def config_options(command: Callable[..., None]) -> Callable[..., None]:
                      help="Map a dataset's interaction name to a canonical one (repeatable)."),
         click.option("--on-bad-rows", type=click.Choice(["skip", "fail"])),
         click.option("--threads", type=click.IntRange(0), help="0 = all cores; 1 = reproducible."),
-        click.option("--epochs", type=click.IntRange(1)),
+        click.option("--epochs", type=_Epochs(),
+                     help="An integer, or auto: chosen on a validation split [default: auto]."),
         click.option("--dim", type=click.IntRange(2, 1024)),
         click.option("--seed", type=int),
     ]  # fmt: skip
@@ -144,24 +162,63 @@ def synth(
 @click.option("--since", type=click.DateTime(), help="Keep events at or after (UTC).")
 @click.option("--until", type=click.DateTime(), help="Keep events before (UTC).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--tune", "tune_first", is_flag=True,
+              help="Run `tune` on the same events first and train with what it chose.")  # fmt: skip
+@click.option("--budget-minutes", type=click.FloatRange(min=0, min_open=True), default=5.0,
+              show_default=True, help="With --tune: the search's time budget.")  # fmt: skip
 def train(
     events: Path,
     artifacts: Path,
     since: datetime | None,
     until: datetime | None,
     no_progress: bool,
+    tune_first: bool,
+    budget_minutes: float,
     **options: Any,
 ) -> None:
     """Train on an event log and publish a new version; print its id last."""
-    from trainer.events import BadRowsError, EventLogError
+    from trainer.events import BadRowsError, EventLogError, load_events
     from trainer.pipeline import train as run
+    from trainer.tune import tune
 
     config = _config(**options, data={"since": since, "until": until})
     try:
+        if tune_first:
+            event_log = load_events(events, config.data, progress=not no_progress)
+            config = tune(event_log, config, budget_minutes, not no_progress).config
         version = run(events, artifacts, config, progress=not no_progress)
     except (BadRowsError, EventLogError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(version)
+
+
+@main.command(name="tune")
+@click.option("--events", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="Event log (its last day validates).")  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The winning config (TOML); its trace goes beside it.")  # fmt: skip
+@config_options
+@click.option("--budget-minutes", type=click.FloatRange(min=0, min_open=True), default=5.0,
+              show_default=True, help="Stop when the next trial would pass this.")  # fmt: skip
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def tune_command(
+    events: Path, out: Path, budget_minutes: float, no_progress: bool, **options: Any
+) -> None:
+    """Search epochs, sampling, window, similarity, negatives and the extensions' switches on
+    a validation split (docs/training.md "Tuning"); print the config's path last."""
+    from trainer.events import BadRowsError, EventLogError, load_events
+    from trainer.tune import KnobError, tune, write_tuned
+
+    config = _config(**options)
+    try:
+        event_log = load_events(events, config.data, progress=not no_progress)
+        tuned = tune(event_log, config, budget_minutes, not no_progress)
+    except (BadRowsError, EventLogError, KnobError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    path, trace = write_tuned(tuned, out, "python -m trainer " + " ".join(sys.argv[1:]))
+    click.echo(f"validation objective {100 * tuned.start_objective:.3f} % → "
+               f"{100 * tuned.objective:.3f} %; trace: {trace}", err=True)  # fmt: skip
+    click.echo(path)
 
 
 @main.command()
@@ -274,7 +331,7 @@ def _config(
     mapping: tuple[str, ...],
     on_bad_rows: str | None,
     threads: int | None,
-    epochs: int | None,
+    epochs: int | str | None,
     dim: int | None,
     seed: int | None,
     data: dict[str, Any] | None = None,

@@ -126,7 +126,19 @@ class SGNSConfig(_Section):
     sample: float = Field(1e-3, ge=0)  # frequent-token subsampling; 0 turns it off
     alpha: float = Field(0.025, gt=0)  # word2vec's starting learning rate for skip-gram
     min_alpha: float = Field(1e-4, ge=0)  # linear decay ends here
-    epochs: int = Field(5, ge=1)
+    # "auto": train (and evaluate) choose on a validation split carved from the training
+    # window ([auto], trainer/auto.py), starting from ``auto_passes`` passes over the mean pair
+    # token; fit alone (no validation split) takes that starting point. No constant fits every
+    # log: 5 left Taobao's vectors near their random start, 80 hurt the synthetic log.
+    epochs: int | Literal["auto"] = "auto"
+    auto_passes: float = Field(40.0, gt=0)  # epochs ≈ this / mean occurrences of a pair token
+    auto_max_epochs: int = Field(160, ge=1)
+    # "independent": the paper's, one free input vector per (item, interaction); "item": item
+    # vector + the pair's own, so sparse pairs borrow from their item's other tokens;
+    # "item_category": + the item's category vector too (trainer/sgns.py); "from_items":
+    # independent, but every pair starts at its item's trained no-interaction vectors
+    # (trainer/fit.py), so a sparse pair begins where its item's whole history put it.
+    pair_vectors: Literal["independent", "item", "item_category", "from_items"] = "independent"
     seed: int = 1
     threads: int = Field(0, ge=0)  # 0: all cores; 1: bit-for-bit reproducible
 
@@ -257,11 +269,24 @@ class PopularConfig(_Section):
     """The cold-start fallback: popular items overall and per category."""
 
     top_overall: int = Field(500, ge=1)
-    top_per_category: int = Field(100, ge=1)
+    # Deep enough to backfill a whole module of the evaluated K = 200 from one category.
+    top_per_category: int = Field(200, ge=1)
     # A purchase says more than a view; score = sum of these weights over training events.
     weights: dict[str, float] = Field(
         default_factory=lambda: {"view": 1.0, "favorite": 2.0, "cart": 3.0, "purchase": 5.0}
     )
+
+
+class AutoConfig(_Section):
+    """What train and evaluate choose by themselves on a validation split (trainer/auto.py)."""
+
+    # The validation split is the last ``validation_days`` of the training window (never the
+    # test window of an evaluation); too few validation pairs and the choices fall back.
+    validation_days: float = Field(1.0, gt=0)
+    min_validation_pairs: int = Field(200, ge=1)
+    budget_minutes: float = Field(10.0, gt=0)  # wall time of the epoch search's trainings
+    # The blend rule of the served modules (contracts/blend.py), chosen on the same split.
+    blend: bool = True
 
 
 class PublishConfig(_Section):
@@ -280,6 +305,7 @@ class TrainConfig(_Section):
     index: IndexConfig = IndexConfig()
     cold: ColdConfig = ColdConfig()
     popular: PopularConfig = PopularConfig()
+    auto: AutoConfig = AutoConfig()
     publish: PublishConfig = PublishConfig()
 
     def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> TrainConfig:

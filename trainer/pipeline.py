@@ -1,7 +1,8 @@
 """``train``: the whole offline pipeline, top to bottom, from an event log to a published version.
 
-load → validate → sessionize → vocabulary → pair model (with the paper's negatives) and
-no-interaction model → popular items → HNSW indexes with measured recall → publish.
+load → validate → choose epochs and the blend rule on a validation split (trainer/auto.py) →
+sessionize → vocabulary → pair model (with the paper's negatives) and no-interaction model →
+popular items → HNSW indexes with measured recall → neighbour tables → publish.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +17,18 @@ import numpy as np
 
 from contracts import artifacts
 from contracts.catalog import write_categories, write_entities, write_items, write_tokens
+from trainer.auto import Choice, choose
 from trainer.cold import cold_vectors
 from trainer.config import ColdVector, TrainConfig
 from trainer.events import EventLog, load_events
+from trainer.fit import Models, fit
 from trainer.index import IndexSource, build_indexes, entity_sources, pair_sources
-from trainer.negatives import build_tables
 from trainer.neighbors import build_tables_for
 from trainer.popular import popular_items
-from trainer.sessions import Sessions, sessionize
-from trainer.sgns import SGNSResult, resolve_threads, train_sgns
-from trainer.vocab import Vocab, build_vocab, encode_items, encode_pairs
+from trainer.sgns import resolve_threads
+from trainer.vocab import Vocab
 
 log = logging.getLogger("trainer")
-
-
-@dataclass(frozen=True)
-class Models:
-    """What one training run learns from one event log."""
-
-    sessions: Sessions
-    vocab: Vocab
-    pairs: SGNSResult
-    items: SGNSResult | None
 
 
 def train(
@@ -51,48 +41,20 @@ def train(
     """Train on ``events``, publish a version into ``artifacts_dir``, return its id."""
     event_log = load_events(events, config.data, progress=progress)
     log.info("%s", event_log.report.summary())
-    models = fit(event_log, config, progress)
+    choice = choose(event_log, config, progress)
+    models = fit(event_log, choice.config, progress)
     with artifacts.stage_version(artifacts_dir, on_step=on_step) as stage:
-        fields = write_version(stage.path, event_log, models, config, progress)
+        fields = write_version(stage.path, event_log, models, choice, progress)
         version = stage.publish(fields, keep=config.publish.keep_versions)
     log.info("published %s into %s", version, artifacts_dir)
     return version
 
 
-def fit(event_log: EventLog, config: TrainConfig, progress: bool = True) -> Models:
-    """Sessions, vocabulary and both embedding models of ``event_log``."""
-    sessions = sessionize(event_log, config.sessions)
-    if len(sessions) == 0:
-        raise ValueError(
-            f"no session of {config.sessions.min_pairs}+ pairs in {len(event_log)} events; "
-            "is the log too small, or the session gap too short?"
-        )
-    vocab = build_vocab(sessions, event_log, config.vocab, config.entities)
-    log.info(
-        "%d sessions (%d short ones dropped), %d items, pairs %s, entities %s",
-        len(sessions),
-        sessions.dropped_short,
-        vocab.n_items,
-        vocab.pairs_per_interaction(),
-        vocab.entities.per_kind(),
-    )
-    implicit_max = config.negatives.implicit_max if config.negatives.implicit else 0
-    pair_corpus = encode_pairs(sessions, vocab, event_log, implicit_max)
-    tables = build_tables(vocab)
-    pairs = train_sgns(
-        pair_corpus, config.sgns, tables, config.negatives, progress, "pairs", config.journeys
-    )
-    items = None
-    if config.no_interaction:
-        item_corpus = encode_items(sessions, vocab, event_log)
-        items = train_sgns(item_corpus, config.sgns, progress=progress, desc="items")
-    return Models(sessions, vocab, pairs, items)
-
-
 def write_version(
-    out: Path, event_log: EventLog, models: Models, config: TrainConfig, progress: bool
+    out: Path, event_log: EventLog, models: Models, choice: Choice, progress: bool
 ) -> dict[str, Any]:
     """Write every file of a version into ``out``; return the manifest fields."""
+    config = choice.config
     vocab = models.vocab
     categories = [
         str(vocab.category_ids[c]) if c >= 0 else None for c in vocab.item_category.tolist()
@@ -137,6 +99,8 @@ def write_version(
         "training": training,
         "indexes": indexes,
         "neighbor_tables": tables,
+        "blend": choice.blend,
+        "chosen": choice.record,
         "extra": {
             "negatives_used": {
                 "positives": models.pairs.positives,

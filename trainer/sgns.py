@@ -22,6 +22,16 @@ update whose output is p**, next to the random negatives: "the user did (ℓ, vi
 drawn afresh each time it is visited (each epoch) and shared by the contexts of its window.
 Both use the whole session S (before subsampling) to decide what is "in S".
 
+**Composed pair vectors** (``sgns.pair_vectors``). With "item", a pair's input and output
+vectors are each the sum of a vector of its item and one of the pair, u_{(ℓ,x)} = a_ℓ + b_{(ℓ,x)}
+and v_{(ℓ,x)} = a'_ℓ + b'_{(ℓ,x)}, trained jointly as fastText composes a word from its subwords:
+every (ℓ, ·) token's updates move a_ℓ, so a rare (ℓ, purchase) starts from what ℓ's views taught,
+and a hierarchy negative (ℓ, purchase) against a positive (ℓ, view) moves the pair parts apart
+rather than the item away. "item_category" adds the item's category vector to both sums. A step
+is split evenly over a sum's parts, so the sum moves as an independent vector would. The pair
+parts start at zero (the shared parts as word2vec starts its vectors); the published vectors
+are the sums. Entity tokens stay independent.
+
 Parallelism is hogwild: each chunk of the corpus is split into one shard of sessions per
 thread, and threads update the shared vectors without locks. The learning rate decays linearly
 over all epochs' tokens; within a chunk each shard decays from the chunk's start rate to its end
@@ -95,6 +105,7 @@ def train_sgns(
     progress: bool = True,
     desc: str = "sgns",
     journeys: JourneysConfig | None = None,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SGNSResult:
     """Train input and output vectors for every token id of ``corpus``.
 
@@ -102,13 +113,21 @@ def train_sgns(
     plain word2vec skip-gram (the no-interaction model). ``journeys`` (with ``tables``, whose
     token interactions it reads) switches on the blog's weights and purchase context, and
     ``corpus.implicit`` (with ``negatives.implicit``) the blog's implicit negatives.
+    ``start`` gives the starting (input, output) vectors instead of word2vec's.
     """
     threads = resolve_threads(config.threads)
+    epochs = epochs_for(corpus, config)
     n_tokens = len(corpus.counts)
-    u = initial_input(n_tokens, config)
     v = np.zeros((n_tokens, config.dim), dtype=np.float32)
     if tables is None or negatives is None:
         tables, negatives = NegativeTables.empty(), NegativesConfig(hierarchy=False, taxonomy=False)
+    share, u_item = _composition(n_tokens, tables, config)
+    v_shared = np.zeros_like(u_item)  # word2vec's output vectors start at zero
+    u = initial_input(n_tokens, config)
+    if start is not None:
+        u, v = (np.array(start[0], np.float32), np.array(start[1], np.float32))
+    composed = share[:, 0] >= 0
+    u[composed] = 0.0  # composed: the shared parts start random, the pair's own part at zero
     journeys = journeys if journeys is not None and len(tables.token_interaction) else None
     knobs = _Knobs.of(config, negatives, journeys or JourneysConfig())
     keep = _keep_probability(corpus.counts, config.sample)
@@ -117,7 +136,14 @@ def train_sgns(
     implicit = corpus.implicit if negatives.implicit and corpus.implicit is not None else None
     token_weight, token_purchase = _journey_arrays(n_tokens, tables, journeys)
     fixed = _fixed_arguments(
-        knobs, tables, token_weight, token_purchase, *_implicit_arrays(implicit)
+        knobs,
+        tables,
+        token_weight,
+        token_purchase,
+        *_implicit_arrays(implicit),
+        share,
+        u_item,
+        v_shared,
     )
     numba.set_num_threads(threads)
     marks = np.zeros((threads, n_tokens), dtype=np.int64)
@@ -125,11 +151,11 @@ def train_sgns(
     stats = np.zeros((threads, 5), dtype=np.int64)
     chunks = _chunk_bounds(corpus.offsets, CHUNK_TOKENS_PER_THREAD * threads)
     n_corpus = int(corpus.offsets[-1])
-    total = n_corpus * config.epochs
+    total = n_corpus * epochs
     done = 0
     bar = tqdm(total=total, desc=desc, unit="tok", unit_scale=True, disable=not progress)
     started = time.perf_counter()
-    for epoch in range(config.epochs):
+    for epoch in range(epochs):
         for c in range(len(chunks) - 1):
             lo, hi = chunks[c], chunks[c + 1]
             chunk_tokens = int(corpus.offsets[hi] - corpus.offsets[lo])
@@ -159,6 +185,10 @@ def train_sgns(
     seconds = time.perf_counter() - started
     bar.close()
     totals = stats.sum(axis=0)
+    for part in range(share.shape[1]):
+        has = share[:, part] >= 0
+        u[has] += u_item[share[has, part]]
+        v[has] += v_shared[share[has, part]]
     return SGNSResult(
         input=u,
         output=v,
@@ -166,7 +196,7 @@ def train_sgns(
         seconds=seconds,
         compile_seconds=compile_seconds,
         threads=threads,
-        epochs=config.epochs,
+        epochs=epochs,
         positives=int(totals[0]),
         hierarchy_negatives=int(totals[1]),
         taxonomy_negatives=int(totals[2]),
@@ -175,12 +205,46 @@ def train_sgns(
     )
 
 
+def epochs_for(corpus: Corpus, config: SGNSConfig) -> int:
+    """``config.epochs``, or for "auto" ``auto_passes`` over the mean token's occurrences:
+    a log where each pair occurs once needs many passes, one where pairs recur fewer."""
+    if config.epochs != "auto":
+        return int(config.epochs)
+    occurring = corpus.counts[corpus.counts > 0]
+    mean = float(occurring.mean()) if len(occurring) else 1.0
+    return int(np.clip(round(config.auto_passes / mean), 1, config.auto_max_epochs))
+
+
 def initial_input(n_tokens: int, config: SGNSConfig) -> np.ndarray:
     """word2vec's starting input vectors: uniform in ±0.5/d, drawn from ``config.seed``."""
     init = np.random.default_rng(config.seed)
     return ((init.random((n_tokens, config.dim), dtype=np.float32) - 0.5) / config.dim).astype(
         np.float32
     )
+
+
+def _composition(
+    n_tokens: int, tables: NegativeTables, config: SGNSConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per token the rows of the shared vectors its input adds to its own (int32 (n, 2): its
+    item's, its category's; -1: none), and the shared vectors: items, then categories (a
+    (1, d) placeholder when nothing is composed)."""
+    share = np.full((n_tokens, 2), -1, np.int32)
+    if config.pair_vectors not in ("item", "item_category") or not len(tables.token_item):
+        return share, np.zeros((1, config.dim), np.float32)
+    pairs = tables.token_interaction < N_INTERACTIONS  # entity tokens have no item
+    n_items = len(tables.item_token)
+    share[pairs, 0] = tables.token_item[pairs]
+    n_categories = 0
+    if config.pair_vectors == "item_category":
+        category = tables.token_category
+        has = pairs & (category >= 0)
+        share[has, 1] = n_items + category[has]
+        n_categories = int(category.max(initial=-1)) + 1
+    shared = initial_input(
+        n_items + n_categories, config.model_copy(update={"seed": config.seed + 7919})
+    )
+    return share, shared
 
 
 def resolve_threads(threads: int) -> int:
@@ -298,6 +362,9 @@ def _fixed_arguments(
     implicit_offsets: np.ndarray,
     implicit_tokens: np.ndarray,
     implicit_longest: int,
+    share: np.ndarray,
+    u_item: np.ndarray,
+    v_shared: np.ndarray,
 ) -> tuple[object, ...]:
     """The kernel's trailing arguments, the same for every chunk of a run."""
     return (
@@ -324,6 +391,9 @@ def _fixed_arguments(
         implicit_tokens,
         implicit_longest,
         knobs.implicit_weight,
+        share,
+        u_item,
+        v_shared,
     )
 
 
@@ -354,6 +424,9 @@ def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
             np.ones(4, np.float32),
             np.zeros(4, np.bool_),
             *_implicit_arrays(None),
+            np.full((4, 2), -1, np.int32),
+            np.zeros((1, dim), np.float32),
+            np.zeros((1, dim), np.float32),
         ),
     )
     numba.set_num_threads(threads)
@@ -366,7 +439,7 @@ def _train_chunk(
     noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
     purchase_context, w_session, weighted, token_weight, token_purchase,
-    imp_offsets, imp_tokens, imp_longest, w_imp,
+    imp_offsets, imp_tokens, imp_longest, w_imp, share, u_item, v_shared,
 ):  # fmt: skip
     for shard in prange(len(bounds) - 1):
         stamps[shard] = _train_shard(
@@ -375,6 +448,7 @@ def _train_chunk(
             n_neg, shared, hierarchy, w_hier, tax_count, w_tax, token_item, token_interaction,
             item_token, token_category, cat_offsets, cat_views, purchase_context, w_session,
             weighted, token_weight, token_purchase, imp_offsets, imp_tokens, imp_longest, w_imp,
+            share, u_item, v_shared,
         )  # fmt: skip
 
 
@@ -384,11 +458,13 @@ def _train_shard(
     noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
     token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
     purchase_context, w_session, weighted, token_weight, token_purchase,
-    imp_offsets, imp_tokens, imp_longest, w_imp,
+    imp_offsets, imp_tokens, imp_longest, w_imp, share, u_item, v_shared,
 ):  # fmt: skip
     """Train sessions s_lo..s_hi; return the last session stamp used in ``mark``."""
     dim = u.shape[1]
     neu1e = np.zeros(dim, dtype=np.float32)
+    buffer = np.zeros(dim, dtype=np.float32)  # a composed input vector
+    tbuf = np.zeros(dim, dtype=np.float32)  # a composed output vector
     longest = 0
     for s in range(s_lo, s_hi):
         longest = max(longest, offsets[s + 1] - offsets[s])
@@ -460,22 +536,54 @@ def _train_shard(
                 if lr == 0.0:
                     continue
                 neu1e[:] = 0.0
-                _update(u, v, ctx, target, np.float32(1.0), lr, neu1e, exp_table)
+                h = _input_vector(u, u_item, share, ctx, buffer)
+                _update(h, v, v_shared, share, target, np.float32(1.0), lr, neu1e, exp_table, tbuf)
                 if not shared:
                     n_r, rng = _draw_negatives(noise, n_neg, target, rng, drawn)
                 for q in range(n_r):
-                    _update(u, v, ctx, drawn[q], np.float32(0.0), lr, neu1e, exp_table)
+                    _update(
+                        h, v, v_shared, share, drawn[q], np.float32(0.0), lr, neu1e, exp_table, tbuf
+                    )
                 for q in range(n_h):
-                    _update(u, v, ctx, custom[q], np.float32(0.0), lr * w_hier, neu1e,
-                            exp_table)  # fmt: skip
+                    _update(
+                        h,
+                        v,
+                        v_shared,
+                        share,
+                        custom[q],
+                        np.float32(0.0),
+                        lr * w_hier,
+                        neu1e,
+                        exp_table,
+                        tbuf,
+                    )
                 for q in range(n_h, n_h + n_t):
-                    _update(u, v, ctx, custom[q], np.float32(0.0), lr * w_tax, neu1e,
-                            exp_table)  # fmt: skip
+                    _update(
+                        h,
+                        v,
+                        v_shared,
+                        share,
+                        custom[q],
+                        np.float32(0.0),
+                        lr * w_tax,
+                        neu1e,
+                        exp_table,
+                        tbuf,
+                    )
                 for q in range(n_h + n_t, n_h + n_t + n_i):
-                    _update(u, v, ctx, custom[q], np.float32(0.0), lr * w_imp, neu1e,
-                            exp_table)  # fmt: skip
-                for k in range(dim):
-                    u[ctx, k] += neu1e[k]
+                    _update(
+                        h,
+                        v,
+                        v_shared,
+                        share,
+                        custom[q],
+                        np.float32(0.0),
+                        lr * w_imp,
+                        neu1e,
+                        exp_table,
+                        tbuf,
+                    )
+                _add(u, u_item, share, ctx, neu1e, np.float32(1.0))
                 stats[0] += 1
                 stats[1] += n_h
                 stats[2] += n_t
@@ -488,12 +596,14 @@ def _train_shard(
                 if goal == target or lr == 0.0:
                     continue
                 neu1e[:] = 0.0
-                _update(u, v, target, goal, np.float32(1.0), lr, neu1e, exp_table)
+                h = _input_vector(u, u_item, share, target, buffer)
+                _update(h, v, v_shared, share, goal, np.float32(1.0), lr, neu1e, exp_table, tbuf)
                 n_g, rng = _draw_negatives(noise, n_neg, goal, rng, drawn)
                 for r in range(n_g):
-                    _update(u, v, target, drawn[r], np.float32(0.0), lr, neu1e, exp_table)
-                for k in range(dim):
-                    u[target, k] += neu1e[k]
+                    _update(
+                        h, v, v_shared, share, drawn[r], np.float32(0.0), lr, neu1e, exp_table, tbuf
+                    )
+                _add(u, u_item, share, target, neu1e, np.float32(1.0))
                 stats[3] += 1
     return stamp
 
@@ -512,12 +622,46 @@ def _draw_negatives(noise, n_neg, target, rng, drawn):
 
 
 @njit(cache=True, fastmath=True, nogil=True, inline="always")
-def _update(u, v, ctx, target, label, lr, neu1e, exp_table):
-    """One logistic step on (u[ctx], v[target]): v moves now, u's step accumulates in neu1e."""
-    dim = u.shape[1]
+def _input_vector(u, u_item, share, token, buffer):
+    """``token``'s input vector: its row of u, or (composed) the sum of its parts, in buffer."""
+    if share[token, 0] < 0:
+        return u[token]
+    for k in range(u.shape[1]):
+        buffer[k] = u[token, k]
+    for part in range(share.shape[1]):
+        row = share[token, part]
+        if row >= 0:
+            for k in range(u.shape[1]):
+                buffer[k] += u_item[row, k]
+    return buffer
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _add(m, shared, share, token, step, g):
+    """m[token] += g·step, or (composed) g·step split evenly over the token's parts, so their
+    sum moves as an independent vector would."""
+    parts = 1
+    for part in range(share.shape[1]):
+        if share[token, part] >= 0:
+            parts += 1
+    scale = np.float32(g / parts)
+    for k in range(m.shape[1]):
+        m[token, k] += scale * step[k]
+    for part in range(share.shape[1]):
+        row = share[token, part]
+        if row >= 0:
+            for k in range(m.shape[1]):
+                shared[row, k] += scale * step[k]
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _update(h, v, v_shared, share, target, label, lr, neu1e, exp_table, tbuf):
+    """One logistic step on (h, target's output vector), h an input vector: the output moves
+    now, h's step accumulates in neu1e."""
+    tv = _input_vector(v, v_shared, share, target, tbuf)
     f = np.float32(0.0)
-    for k in range(dim):
-        f += u[ctx, k] * v[target, k]
+    for k in range(h.shape[0]):
+        f += h[k] * tv[k]
     if f > MAX_EXP:
         g = (label - np.float32(1.0)) * lr
     elif f < -MAX_EXP:
@@ -526,6 +670,6 @@ def _update(u, v, ctx, target, label, lr, neu1e, exp_table):
         slot = int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))
         g = (label - exp_table[min(slot, EXP_TABLE_SIZE - 1)]) * lr
     g = np.float32(g)
-    for k in range(dim):
-        neu1e[k] += g * v[target, k]
-        v[target, k] += g * u[ctx, k]
+    for k in range(h.shape[0]):
+        neu1e[k] += g * tv[k]
+    _add(v, v_shared, share, target, h, g)

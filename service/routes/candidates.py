@@ -123,6 +123,8 @@ def _module(
     result = retrieval.module(
         model, seeds, interaction, targets, k, blocked, metrics.ann_timer, categories
     )
+    for reason, count in result.backfilled.items():
+        metrics.BACKFILLED.labels(name, reason).inc(count)
     return {
         "name": name,
         "title": TITLES[name],

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts import artifacts
 from contracts.interactions import Interaction
 from service.app import create_app
 from service.model import Model, load_model
@@ -20,6 +21,8 @@ from trainer.pipeline import train
 from trainer.synth import SynthConfig, generate, write_events
 
 __all__ = ["artifacts_dir", "client", "entity_model", "entity_trained", "model", "trained"]
+
+PUBLISH_OWNS = {"schema_version", "version", "created_at", "files"}
 
 SMALL = {"sgns": {"dim": 16, "epochs": 2, "threads": 1}, "index": {"recall_sample": 50}}
 # Entity tokens: every query kept (the default cuts one-offs); ten epochs so that the planted
@@ -100,6 +103,17 @@ def make_client(artifacts_dir: Path, redis_url: str, **settings: object) -> Test
 def client(artifacts_dir: Path, redis_url: str) -> Iterator[TestClient]:
     with make_client(artifacts_dir, redis_url) as c:
         yield c
+
+
+def republish(root: Path, version: str, **changes: object) -> str:
+    """Publish a copy of ``version`` with some manifest fields changed (e.g. ``blend``) and make
+    it CURRENT: through the trainer's publish path, so every file is hashed anew."""
+    source = artifacts.version_dir(root, version)
+    fields = artifacts.load_manifest(source).model_dump(exclude=PUBLISH_OWNS)
+    with artifacts.stage_version(root) as stage:
+        ignore = shutil.ignore_patterns(artifacts.MANIFEST)
+        shutil.copytree(source, stage.path, dirs_exist_ok=True, ignore=ignore)
+        return stage.publish(fields | changes)
 
 
 def items_with(model: Model, *interactions: Interaction, without: Interaction | None = None):

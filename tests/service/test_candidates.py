@@ -41,7 +41,9 @@ def test_a_user_with_views_and_carts_gets_both_modules_explained(client, model):
         module = got[name]
         assert module["title"].startswith("Inspired by what you")
         assert 0 < len(module["candidates"]) <= 20
-        for c in module["candidates"]:
+        found = [c for c in module["candidates"] if c["because"]["reason"] == "seed"]
+        assert found, "the version's blend rule kept no neighbour at all"
+        for c in found:
             assert c["because"] == {
                 "reason": "seed",
                 "item_id": c["because"]["item_id"],
@@ -50,6 +52,9 @@ def test_a_user_with_views_and_carts_gets_both_modules_explained(client, model):
             }
             assert c["because"]["item_id"] in module["seeds"]
             assert c["interaction"] in module["target_interactions"]
+        for c in module["candidates"][len(found) :]:  # the backfill comes after, labelled
+            assert c["embedding"] == "popular" and c["interaction"] is None
+            assert c["because"]["reason"] in ("popular_in_category", "popular")
 
 
 def test_no_candidate_is_a_seed_a_purchase_or_a_repeat(client, model):

@@ -49,12 +49,13 @@ def test_a_target_interaction_searches_only_its_rows():
     assert cart.candidates(np.array([0]), k=3).items.tolist() == [[2, 4, -1]]
 
 
-def test_items_without_the_query_vector_get_nothing():
+def test_an_item_without_the_query_pair_is_searched_with_its_other_pair():
     generator = EmbeddingGenerator(WORLD, 6, Interaction.VIEW, None, "cosine")
     got = generator.candidates(np.array([4, 5, 0]), k=2)  # 4 only carted, 5 unknown
     assert got.query.tolist() == [0, 4, 5]
-    assert got.items[1:].tolist() == [[-1, -1], [-1, -1]]
-    assert got.answered().tolist() == [True, False, False]
+    assert got.items[1].tolist() == [1, 2]  # by 4's cart vector: cos 0.78, then 0.74
+    assert got.items[2].tolist() == [-1, -1]  # an unknown item gets nothing
+    assert got.answered().tolist() == [True, True, False]
 
 
 def test_inner_product_searches_output_vectors():

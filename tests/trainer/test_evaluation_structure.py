@@ -14,7 +14,7 @@ import pytest
 from contracts.interactions import N_INTERACTIONS, Interaction
 from trainer.config import TrainConfig
 from trainer.evaluation.structure import neighbour_structure
-from trainer.pipeline import Models
+from trainer.fit import Models
 from trainer.sessions import Sessions
 from trainer.sgns import SGNSResult
 from trainer.vocab import Vocab

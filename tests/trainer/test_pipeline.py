@@ -15,6 +15,7 @@ from contracts.catalog import read_catalog, read_categories
 from contracts.interactions import Interaction
 from contracts.search import HnswSearch
 from trainer.config import TrainConfig
+from trainer.evaluation.split import iso
 from trainer.pipeline import train
 from trainer.synth import SynthConfig, complement, generate, write_events
 
@@ -66,12 +67,25 @@ def test_the_manifest_counts_every_epoch_of_the_corpus(published):
     root, version = published
     manifest = artifacts.load_manifest(version_dir(root, version))
     pairs = manifest.training["pairs"]
-    assert pairs.epochs == 5 and pairs.threads == 2
-    assert pairs.tokens % 5 == 0 and pairs.tokens > 0
+    epochs = manifest.chosen["epochs"]["chosen"]  # sgns.epochs = "auto": chosen on validation
+    assert pairs.epochs == epochs == manifest.config["sgns"]["epochs"] and pairs.threads == 2
+    assert pairs.tokens % epochs == 0 and pairs.tokens > 0
     assert pairs.seconds > 0
     assert manifest.config["sgns"]["threads"] == 2
     assert manifest.data["pairs"] == sum(manifest.data["pairs_per_interaction"].values())
     assert manifest.extra["negatives_used"]["hierarchy"] > 0
+
+
+def test_the_manifest_records_the_blend_rule_and_why_epochs_were_chosen(published):
+    root, version = published
+    manifest = artifacts.load_manifest(version_dir(root, version))
+    curve = manifest.chosen["epochs"]["curve"]
+    best = max(curve, key=lambda step: step["objective"])
+    assert best["epochs"] == manifest.chosen["epochs"]["chosen"]
+    last = manifest.data["time_range"][1]  # validation: the last day of the training events
+    assert manifest.chosen["validation"]["test_end"] == iso(last + 1)
+    assert manifest.blend is not None and manifest.blend.thresholds["item-interaction"]
+    assert manifest.blend.chosen_on["pairs"]["item-interaction"] > 0
 
 
 def test_popular_items_are_published_overall_and_per_category(published):

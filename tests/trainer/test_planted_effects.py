@@ -19,7 +19,7 @@ from contracts.interactions import Interaction
 from contracts.search import unit_rows
 from trainer.config import TrainConfig
 from trainer.events import load_events
-from trainer.pipeline import Models, fit
+from trainer.fit import Models, fit
 from trainer.synth import SynthConfig, generate, item_styles, write_events
 
 TRAINING = {"sgns": {"dim": 32, "epochs": 5, "threads": 1}}

@@ -27,6 +27,9 @@ from contracts.search import HnswSearch, NeighborSearch
 from trainer.cold import category_means, prefer_tokens
 from trainer.config import IndexConfig
 from trainer.evaluation.topk import TopKSearch
+from trainer.events import EventLog
+from trainer.fit import Models
+from trainer.sgns import SGNSResult
 
 SearchKind = Literal["exact", "hnsw"]
 QUERY_BATCH = 2048  # query items per search call: one progress tick, bounded memory
@@ -101,6 +104,31 @@ class Embeddings:
         return np.flatnonzero(self.interaction == int(interaction)).astype(np.int64)
 
 
+def embeddings_of(
+    models: Models, event_log: EventLog, items: SGNSResult | None = None
+) -> tuple[Embeddings, Embeddings | None]:
+    """The pair and item models' vectors (``items`` for the latter when given), rows labelled
+    with ``event_log``'s item codes."""
+    vocab = models.vocab
+    item_code = item_codes(models, event_log)
+    pairs = Embeddings(  # the pair rows; entity tokens (after them) are not items
+        models.pairs.input[: vocab.n_tokens],
+        models.pairs.output[: vocab.n_tokens],
+        item_code[vocab.token_item],
+        vocab.token_interaction,
+    )
+    items = items if items is not None else models.items
+    if items is None:
+        return pairs, None
+    return pairs, Embeddings(items.input, items.output, item_code, None)
+
+
+def item_codes(models: Models, event_log: EventLog) -> np.ndarray:
+    """The log's item code of each vocabulary item row."""
+    code = {item_id: c for c, item_id in enumerate(event_log.item_ids)}
+    return np.array([code[i] for i in models.vocab.item_ids], dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class CategoryVectors:
     """A vector per category (a model's learned category tokens), in the evaluation's codes."""
@@ -113,7 +141,9 @@ class EmbeddingGenerator:
     """Nearest stored rows to the query item's vector, reduced to distinct items.
 
     ``query_interaction`` picks the query vector (the item's view vector for the paper's
-    view-interaction model; None for the no-interaction model); ``target`` picks the stored
+    view-interaction model; None for the no-interaction model); an item without that pair is
+    searched with its first other pair (in the order view, favorite, cart, purchase), so every
+    model of a seen item answers it; ``target`` picks the stored
     rows (one interaction, the "you may Y that", or None for all of a model's rows, the paper's
     figure 2, where an item's best row stands for it). ``cosine`` compares input vectors,
     ``inner_product`` an input with output vectors (the paper's eq. 1).
@@ -138,9 +168,14 @@ class EmbeddingGenerator:
         cold_category: np.ndarray | None = None,
         cold_vectors: CategoryVectors | None = None,
     ) -> None:
-        query_rows = embeddings.rows(query_interaction)
         self._query_row = np.full(n_items, -1, dtype=np.int64)
-        self._query_row[embeddings.item[query_rows]] = query_rows
+        fallbacks = [i for i in Interaction if i != query_interaction]
+        later = fallbacks if query_interaction is not None else []
+        for interaction in (query_interaction, *later):
+            rows = embeddings.rows(interaction)
+            rows = rows[self._query_row[embeddings.item[rows]] < 0]
+            self._query_row[embeddings.item[rows]] = rows
+        query_rows = embeddings.rows(query_interaction)
         self._queries = embeddings.input
         if cold_category is not None:
             self._add_cold_queries(cold_category, query_rows, embeddings, cold_vectors)

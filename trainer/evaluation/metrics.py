@@ -18,18 +18,22 @@ Readings chosen where the paper is loose (docs/evaluation.md says why):
   except that consecutive repeats were already collapsed by sessionization.
 * **pairs a model cannot answer** (no vector, no co-purchase) have an empty C_p and score 0, so
   the average is over the same pairs for every model and coverage is priced in.
+
+Every rate comes with a 95 % bootstrap interval over the test pairs (``intervals.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from contracts.interactions import N_INTERACTIONS, Interaction
 from trainer.evaluation.arrays import ramp
 from trainer.evaluation.generators import Candidates
+from trainer.evaluation.intervals import Bootstrap, percentile_interval
 from trainer.sessions import Sessions
 
 TARGETS: tuple[Interaction, ...] = (Interaction.VIEW, Interaction.CART, Interaction.PURCHASE)
@@ -52,14 +56,71 @@ class TestPairs:
     def __len__(self) -> int:
         return len(self.item)
 
+    @cached_property
+    def bootstrap(self) -> Bootstrap:
+        """The resamples of these pairs that every model scored on them shares."""
+        return Bootstrap.draw(len(self))
+
 
 @dataclass(frozen=True)
 class HitRates:
-    """Mean hit rate per target label and K, and how many pairs each mean is over."""
+    """Mean hit rate per target label and K, its 95 % bootstrap interval, and how many pairs
+    each mean is over."""
 
     hit_rate: dict[str, dict[int, float]]
     pairs: dict[str, int]
     pairs_hit: dict[str, int]  # pairs with at least one hit at the largest K: the evidence
+    interval: dict[str, dict[int, tuple[float, float]]] = field(default_factory=dict)
+    # target → (resamples, K) the rate on each bootstrap resample, K in hit_rate's order: two
+    # models' replicates on the same test pairs are paired (results.GensimCheck)
+    resampled: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def on_resamples(self, target: str, k: int) -> np.ndarray:
+        """The rate at ``k`` on each bootstrap resample of the test pairs."""
+        return self.resampled[target][:, list(self.hit_rate[target]).index(k)]
+
+
+@dataclass(frozen=True)
+class PairHits:
+    """h_p of every distinct test pair at each K, per target: what a hit rate is the mean of."""
+
+    ks: tuple[int, ...]
+    h: dict[str, np.ndarray]  # target → float64 (n_pairs, len(ks)); 0 where H is empty
+    has: dict[str, np.ndarray]  # target → bool (n_pairs,): H is not empty
+
+    def rates(self, bootstrap: Bootstrap | None = None, mask: np.ndarray | None = None) -> HitRates:
+        """The mean of h_p over the pairs with a non-empty H (and ``mask``, bool per pair), at
+        each K; with ``bootstrap`` also its 95 % interval over those resamples of the pairs."""
+        rates: dict[str, dict[int, float]] = {}
+        counts: dict[str, int] = {}
+        hit_counts: dict[str, int] = {}
+        top = self.ks.index(max(self.ks)) if self.ks else None
+        for target, h in self.h.items():
+            use = self.has[target] if mask is None else self.has[target] & np.asarray(mask, bool)
+            counts[target] = int(use.sum())
+            mean = h[use].mean(axis=0) if use.any() else np.zeros(len(self.ks))
+            rates[target] = {k: float(v) for k, v in zip(self.ks, mean, strict=True)}
+            hit_counts[target] = 0 if top is None else int((h[use, top] > 0).sum())
+        if bootstrap is None or not self.h:
+            return HitRates(rates, counts, hit_counts)
+        targets = list(self.h)
+        use = np.column_stack([self.has[t] for t in targets])
+        if mask is not None:
+            use &= np.asarray(mask, bool)[:, None]
+        width = len(self.ks)
+        replicates = bootstrap.means(
+            np.hstack([self.h[t] for t in targets]), np.repeat(use, width, axis=1)
+        )
+        bounds = percentile_interval(replicates)
+        resampled, interval = {}, {}
+        for j, target in enumerate(targets):
+            columns = slice(j * width, (j + 1) * width)
+            resampled[target] = replicates[:, columns]
+            lo, hi = bounds[:, columns]
+            interval[target] = {
+                k: (float(a), float(b)) for k, a, b in zip(self.ks, lo, hi, strict=True)
+            }
+        return HitRates(rates, counts, hit_counts, interval, resampled)
 
 
 @dataclass(frozen=True)
@@ -103,34 +164,40 @@ def hit_rates(
     targets: Sequence[Interaction] = TARGETS,
     mask: np.ndarray | None = None,
 ) -> HitRates:
-    """h^i at each K for each target; ``mask`` (bool per pair) restricts the pairs averaged.
+    """h^i at each K for each target, with its interval over ``pairs.bootstrap``; ``mask``
+    (bool per pair) restricts the pairs averaged.
 
     ``candidates`` must answer the pairs' items with lists of at least ``max(ks)``; an item it
     was not asked about counts as unanswered.
     """
+    return pair_hits(pairs, candidates, ks, targets).rates(pairs.bootstrap, mask)
+
+
+def pair_hits(
+    pairs: TestPairs,
+    candidates: Candidates,
+    ks: Sequence[int] = KS,
+    targets: Sequence[Interaction] = TARGETS,
+) -> PairHits:
+    """h_p^i of every distinct test pair at each K for each target (see module doc)."""
     if ks and max(ks) > candidates.k:
         raise ValueError(
             f"K up to {max(ks)} needs candidate lists of that length, not {candidates.k}"
         )
     n = len(pairs)
-    use = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     ranks = _ranks(pairs, candidates)
-    rates: dict[str, dict[int, float]] = {}
-    counts: dict[str, int] = {}
-    hit_counts: dict[str, int] = {}
+    h: dict[str, np.ndarray] = {}
+    has: dict[str, np.ndarray] = {}
     for target in targets:
-        sel = (pairs.h_interaction == int(target)) & use[pairs.h_pair]
+        sel = pairs.h_interaction == int(target)
         pair, q, rank = pairs.h_pair[sel], pairs.h_count[sel].astype(np.float64), ranks[sel]
         total = np.bincount(pair, weights=q, minlength=n)
-        has = total > 0
-        counts[target.label] = int(has.sum())
-        rates[target.label] = {}
-        for k in ks:
-            hits = np.bincount(pair, weights=q * (rank < k), minlength=n)
-            rates[target.label][k] = float((hits[has] / total[has]).mean()) if has.any() else 0.0
-        top = max(ks, default=0)
-        hit_counts[target.label] = int(np.unique(pair[rank < top]).size)
-    return HitRates(rates, counts, hit_counts)
+        has[target.label] = total > 0
+        safe = np.where(total > 0, total, 1.0)
+        h[target.label] = np.zeros((n, len(ks)))
+        for j, k in enumerate(ks):
+            h[target.label][:, j] = np.bincount(pair, weights=q * (rank < k), minlength=n) / safe
+    return PairHits(tuple(ks), h, has)
 
 
 def coverage(pairs: TestPairs, candidates: Candidates) -> Coverage:

@@ -112,6 +112,7 @@ def evaluate_version(
         matrix=matrix,
         settings=options.settings(),
         notes=("co-purchase needs the training events and is not rebuilt from a version",),
+        load=log.report,
     )
 
 

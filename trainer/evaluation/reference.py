@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from trainer.config import SGNSConfig
-from trainer.sgns import resolve_threads
+from trainer.sgns import epochs_for, resolve_threads
 from trainer.vocab import Corpus
 
 
@@ -57,7 +57,7 @@ def train_gensim(corpus: Corpus, config: SGNSConfig) -> tuple[np.ndarray, np.nda
         sample=config.sample,
         alpha=config.alpha,
         min_alpha=config.min_alpha,
-        epochs=config.epochs,
+        epochs=epochs_for(corpus, config),  # as train_sgns resolves "auto" on this corpus
         min_count=1,
         seed=config.seed,
         workers=resolve_threads(config.threads),

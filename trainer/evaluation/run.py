@@ -1,7 +1,7 @@
 """``evaluate``: train every model before the cutoff, score every candidate generator after it.
 
 Top to bottom: load → time split → test pairs and their H → fit the pair and item models
-(``trainer.pipeline.fit``) and gensim's reference → candidate sets of every generator for every
+(``trainer.fit.fit``) and gensim's reference → candidate sets of every generator for every
 distinct test item (one search call per batch) → hit rates, seen-item hit rates, coverage →
 the X→Y matrix → the dimension sweep and the custom-negative ablations. The result is an
 ``Evaluation``; ``report.py`` and ``plots.py`` turn it into files.
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from contracts.interactions import Interaction
+from trainer.auto import Choice, choose, cold_of
 from trainer.cold import category_token_rows
 from trainer.config import TrainConfig
 from trainer.evaluation.copurchase import copurchase_generator
@@ -31,10 +32,20 @@ from trainer.evaluation.generators import (
     Embeddings,
     SearchKind,
     category_popular_generator,
+    embeddings_of,
+    item_codes,
     popular_generator,
     popularity,
 )
-from trainer.evaluation.metrics import KS, TestPairs, build_test_pairs, coverage, hit_rates
+from trainer.evaluation.metrics import (
+    KS,
+    PairHits,
+    TestPairs,
+    build_test_pairs,
+    coverage,
+    hit_rates,
+    pair_hits,
+)
 from trainer.evaluation.reference import gensim_available, train_gensim
 from trainer.evaluation.results import (
     EmbeddingSample,
@@ -42,9 +53,10 @@ from trainer.evaluation.results import (
     GensimCheck,
     ModelResult,
 )
+from trainer.evaluation.served import ServedGenerator, backfill_lists, seed_neighbours
 from trainer.evaluation.split import Split, seen_items, time_split
 from trainer.events import EventLog, load_events
-from trainer.pipeline import Models, fit
+from trainer.fit import Models, fit
 from trainer.sgns import train_sgns
 from trainer.vocab import encode_items, item_categories
 
@@ -144,6 +156,27 @@ class Scorer:
             train_seconds=train_seconds,
         )
 
+    def score_each_k(
+        self, generator: CandidateGenerator, train_seconds: float | None = None
+    ) -> ModelResult:
+        """``score`` for a generator whose list at K is not the prefix of its list at a larger
+        K (``served``: the blend threshold depends on K): each K is scored on its own list."""
+        started = time.perf_counter()
+        ks = self.options.ks
+        lists = [generator.candidates(self.query, k, self.options.progress) for k in ks]
+        seconds = time.perf_counter() - started
+        per_k = [pair_hits(self.pairs, found, (k,)) for found, k in zip(lists, ks, strict=True)]
+        hits = PairHits(
+            tuple(ks), {t: np.hstack([p.h[t] for p in per_k]) for t in per_k[0].h}, per_k[0].has
+        )
+        return ModelResult(
+            hit=hits.rates(self.pairs.bootstrap),
+            seen=hits.rates(self.pairs.bootstrap, self.seen_mask),
+            coverage=coverage(self.pairs, lists[-1]),
+            candidate_seconds=seconds,
+            train_seconds=train_seconds,
+        )
+
     def embedding_models(
         self,
         pair_emb: Embeddings,
@@ -214,6 +247,9 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
         split = time_split(event_log, options.test_days, config.sessions)
         pairs = build_test_pairs(split.test)
     log.info("split: %s", split.info.to_json())
+    with _timed(timings, "choose on the training window's validation split"):
+        choice = choose(split.train, config, options.progress)  # exactly as train does
+    config = choice.config
     with _timed(timings, "train main models"):
         models = fit(split.train, config, options.progress)
     scorer = Scorer(pairs, seen_items(models.sessions), len(event_log.item_ids), options)
@@ -227,6 +263,7 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
             scorer.embedding_models(pair_emb, item_emb, config, category, train_s, tokens)
         )
         results.update(baselines(split, event_log, scorer, config, options))
+        results["served"] = served(models, split, event_log, scorer, choice)
     notes: list[str] = []
     check = None
     if options.gensim and item_emb is not None and gensim_available():
@@ -269,22 +306,10 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
         settings=options.settings(),
         sample=embedding_sample(pair_emb, config.sgns.seed),
         notes=tuple(notes),
+        load=event_log.report,
+        chosen=choice.record,
+        blend=choice.blend,
     )
-
-
-def embeddings_of(models: Models, event_log: EventLog) -> tuple[Embeddings, Embeddings | None]:
-    """The pair and item models' vectors, rows labelled with the log's item codes."""
-    item_code = _item_codes(models, event_log)
-    vocab = models.vocab
-    pairs = Embeddings(  # the pair rows; entity tokens (after them) are not items
-        models.pairs.input[: vocab.n_tokens],
-        models.pairs.output[: vocab.n_tokens],
-        item_code[vocab.token_item],
-        vocab.token_interaction,
-    )
-    if models.items is None:
-        return pairs, None
-    return pairs, Embeddings(models.items.input, models.items.output, item_code, None)
 
 
 def category_tokens_of(models: Models, event_log: EventLog) -> CategoryVectors | None:
@@ -318,6 +343,27 @@ def baselines(
     }
 
 
+def served(
+    models: Models, split: Split, event_log: EventLog, scorer: Scorer, choice: Choice
+) -> ModelResult:
+    """What the service answers for each test item as the one seed of its "viewed" module
+    (trainer/evaluation/served.py), with the blend rule chosen on the validation split."""
+    config = choice.config
+    pair_emb, item_emb = embeddings_of(models, event_log)
+    category = item_categories(event_log)
+    neighbours = seed_neighbours(
+        pair_emb, item_emb, cold_of(models, event_log, config), category, scorer.query,
+        max(scorer.options.ks), config.index.similarity, int(Interaction.VIEW),
+    )  # fmt: skip
+    train = split.train
+    score = popularity(train.item, train.interaction, config.popular.weights, scorer.n_items)
+    backfill = backfill_lists(
+        score, category, config.popular.top_per_category, config.popular.top_overall
+    )
+    generator = ServedGenerator(neighbours, backfill, choice.blend)
+    return scorer.score_each_k(generator, models.pairs.seconds)
+
+
 def gensim_reference(
     models: Models,
     train: EventLog,
@@ -326,29 +372,30 @@ def gensim_reference(
     options: EvalOptions,
     ours: ModelResult,
 ) -> tuple[ModelResult, GensimCheck]:
-    """gensim on our item corpus and settings; the ±10 % check over ``gensim_runs`` seeds.
+    """gensim on our item corpus and settings; the paired bootstrap check (``GensimCheck``)
+    over ``gensim_runs`` seeds.
 
     Run r uses seed ``seed + r`` on both sides (our run 0 is the main no-interaction model),
     so the check compares means, not one draw of each: on a small test set one seed's hit
     rate moves by several percent.
     """
     corpus = encode_items(models.sessions, models.vocab, train)
-    item_code = _item_codes(models, train)
+    item_code = item_codes(models, train)
     k = max(options.ks)
-    mine, theirs = [ours.hit.hit_rate["purchase"][k]], []
+    mine, theirs = [ours.hit], []
     reported: ModelResult | None = None
     for run in range(options.gensim_runs):
         cfg = config.with_overrides({"sgns": {"seed": config.sgns.seed + run}})
         u, v, seconds = train_gensim(corpus, cfg.sgns)
         result = scorer.score(scorer.embedding(Embeddings(u, v, item_code, None), cfg, None))
         reported = reported or _with_train(result, seconds)
-        theirs.append(result.hit.hit_rate["purchase"][k])
+        theirs.append(result.hit)
         if run:
             again = train_sgns(corpus, cfg.sgns, progress=options.progress, desc="items")
             emb = Embeddings(again.input, again.output, item_code, None)
-            mine.append(scorer.score(scorer.embedding(emb, cfg, None)).hit.hit_rate["purchase"][k])
+            mine.append(scorer.score(scorer.embedding(emb, cfg, None)).hit)
     assert reported is not None
-    return reported, GensimCheck(float(np.mean(mine)), float(np.mean(theirs)), k, len(theirs))
+    return reported, GensimCheck.paired(mine, theirs, k)
 
 
 def interaction_matrix(
@@ -459,12 +506,6 @@ def embedding_sample(emb: Embeddings, seed: int) -> EmbeddingSample:
     picked = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     assert emb.interaction is not None
     return EmbeddingSample(emb.input[picked], emb.interaction[picked])
-
-
-def _item_codes(models: Models, event_log: EventLog) -> np.ndarray:
-    """The log's item code of each vocabulary item row."""
-    code = {item_id: c for c, item_id in enumerate(event_log.item_ids)}
-    return np.array([code[i] for i in models.vocab.item_ids], dtype=np.int64)
 
 
 def _train_seconds(models: Models) -> dict[str, float | None]:

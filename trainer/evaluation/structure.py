@@ -19,7 +19,7 @@ from contracts.interactions import Interaction
 from contracts.manifest import SPACES
 from trainer.config import TrainConfig
 from trainer.evaluation.topk import TopKSearch
-from trainer.pipeline import Models
+from trainer.fit import Models
 from trainer.synth import complement
 
 NEIGHBOURS = 10

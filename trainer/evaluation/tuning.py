@@ -1,17 +1,14 @@
-"""Tune what the paper leaves open, on a validation split — never on the test window.
+"""Compare finalist settings on a validation split — never on the test window.
 
-    python -m trainer.evaluation.tuning --events FILE [--adapter taobao] --out DIR
     python -m trainer.evaluation.tuning --events FILE --out DIR --seeds 2 \\
         --try "" --try "vocab.min_count.view=1,index.similarity=inner_product"
 
 The validation split is the evaluation's split applied to the *training* events only: with a
-one-day test window, train on days 1..n−2 and validate on day n−1.
-
-* Without ``--try``: a coordinate search, one knob at a time in the order of ``SEARCH``; each
-  knob keeps the value that maximises the objective, then the next knob is tried with it. Two
-  runs of the starting config with different seeds show the noise level.
-* With ``--try``: each given setting (comma-separated ``section.field[.key]=value``, "" for
-  the defaults) is run with ``--seeds`` seeds and the mean reported: the finalists' check.
+one-day test window, train on days 1..n−2 and validate on day n−1. Each given setting
+(comma-separated ``section.field[.key]=value``, "" for the defaults) is run with ``--seeds``
+seeds and the mean reported: the finalists' check behind the defaults argued in
+docs/evaluation.md. The search itself is ``python -m trainer tune`` (trainer/tune.py);
+``--copurchase-windows`` scores the co-purchase baseline's windows too.
 
 The objective is the view-interaction model's hit rate@200 averaged over the three targets
 (all pairs): the purchase target alone has too few pairs on a small validation day to rank
@@ -24,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -38,30 +34,20 @@ from contracts.interactions import Interaction
 from trainer.adapters import ADAPTERS
 from trainer.config import TrainConfig, load_config
 from trainer.evaluation.copurchase import copurchase_generator
+from trainer.evaluation.generators import embeddings_of
 from trainer.evaluation.metrics import TARGETS, build_test_pairs
-from trainer.evaluation.run import EvalOptions, Scorer, embeddings_of
+from trainer.evaluation.run import EvalOptions, Scorer
 from trainer.evaluation.split import Split, seen_items, time_split
 from trainer.evaluation.structure import neighbour_structure
 from trainer.events import EventLog, load_events
-from trainer.pipeline import fit
+from trainer.fit import fit
+from trainer.tune import KnobError, parse_setting
 
 log = logging.getLogger("trainer.evaluation.tuning")
 
 K = 200
-SEARCH: tuple[tuple[str, tuple[Any, ...]], ...] = (
-    ("sgns.epochs", (5, 10, 20, 40, 80)),
-    ("vocab.min_count.view", (1, 2, 3)),
-    ("sgns.sample", (0.0, 1e-4, 1e-3, 1e-2)),
-    ("index.similarity", ("cosine", "inner_product")),
-    ("negatives.hierarchy_weight", (0.25, 0.5, 1.0, 2.0, 4.0)),
-    ("negatives.taxonomy_weight", (0.0, 0.25, 0.5, 1.0, 2.0)),
-)
 COPURCHASE_WINDOWS_HOURS = (1.0, 24.0, 72.0, float("inf"))  # inf: the whole training period
 _OPTIONS = EvalOptions(ks=(K,), progress=False)
-
-
-class KnobError(ValueError):
-    """A ``--try`` setting is not ``section.field[.key]=value`` of the training config."""
 
 
 @dataclass(frozen=True)
@@ -110,54 +96,7 @@ def trial(split: Split, config: TrainConfig, setting: str, seeds: int = 1) -> Tr
     return Trial(setting, objective, mean["view"], mean["cart"], seeds, seconds, structure)
 
 
-def with_knob(config: TrainConfig, path: str, value: Any) -> TrainConfig:
-    """``config`` with ``section.field`` (or ``section.field.key`` of a dict field) set."""
-    parts = path.split(".")
-    if len(parts) not in (2, 3) or not hasattr(config, parts[0]):
-        raise KnobError(f"{path!r}: expected section.field or section.field.key")
-    section, field = parts[0], parts[1]
-    if not hasattr(getattr(config, section), field):
-        raise KnobError(f"{path!r}: {section} has no field {field!r}")
-    if len(parts) == 3:
-        value = {**dict(getattr(getattr(config, section), field)), parts[2]: value}
-    return config.with_overrides({section: {field: value}})
-
-
-def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
-    """``config`` with every ``path=value`` of a comma-separated setting applied."""
-    parts = re.split(r",(?![^\[]*\])", text)  # commas inside [...] belong to a list value
-    for assignment in filter(None, (part.strip() for part in parts)):
-        path, sep, raw = assignment.partition("=")
-        if not sep:
-            raise KnobError(f"{assignment!r}: expected path=value")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        config = with_knob(config, path.strip(), value)
-    return config
-
-
-def coordinate_search(split: Split, config: TrainConfig) -> tuple[TrainConfig, list[Trial]]:
-    """Try each knob's values in turn, keeping the best; return the final config and trials."""
-    trials = [trial(split, config, "start")]
-    reseeded = config.with_overrides({"sgns": {"seed": config.sgns.seed + 1}})
-    trials.append(trial(split, reseeded, "start, seed + 1 (noise)"))
-    best = trials[0].objective
-    for path, values in SEARCH:
-        chosen = config
-        for value in values:
-            candidate = with_knob(config, path, value)
-            if candidate == config:
-                continue
-            trials.append(result := trial(split, candidate, f"{path}={value}"))
-            if result.objective > best:
-                best, chosen = result.objective, candidate
-        config = chosen
-    return config, trials
-
-
-def copurchase_windows(split: Split) -> dict[float, dict[str, float]]:
+def score_copurchase_windows(split: Split) -> dict[float, dict[str, float]]:
     """The co-purchase baseline's hit rate@K per window, so it runs at its best setting too."""
     train = split.train
     scorer = Scorer(
@@ -211,8 +150,9 @@ def _markdown(trials: list[Trial], windows: dict[float, dict[str, float]]) -> st
 @click.option("--config", "config_path",
               type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
 @click.option("--test-days", type=float, default=1.0, show_default=True)
-@click.option("--try", "settings", multiple=True, metavar="PATH=VALUE[,...]",
-              help="Compare these settings instead of searching ('' = the defaults).")  # fmt: skip
+@click.option("--try", "settings", multiple=True, metavar="PATH=VALUE[,...]", required=True,
+              help="A setting to compare ('' = the defaults); repeatable.")  # fmt: skip
+@click.option("--copurchase-windows", is_flag=True, help="Also score co-purchase's windows.")
 @click.option("--seeds", type=click.IntRange(1), default=1, show_default=True)
 def main(
     events: Path,
@@ -221,9 +161,10 @@ def main(
     config_path: Path | None,
     test_days: float,
     settings: tuple[str, ...],
+    copurchase_windows: bool,
     seeds: int,
 ) -> None:
-    """Tune the open hyper-parameters on a validation split (never the test window)."""
+    """Compare settings on a validation split (never the test window)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     config = load_config(config_path).with_overrides({"data": {"adapter": adapter}})
@@ -231,16 +172,13 @@ def main(
     log.info("validation split: %s", split.info.to_json())
     record: dict[str, Any] = {"events": str(events), "split": split.info.to_json(), "k": K}
     windows: dict[float, dict[str, float]] = {}
-    if settings:
-        try:
-            candidates = [(s, parse_setting(config, s)) for s in settings]
-        except (KnobError, ValueError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--try") from exc
-        trials = [trial(split, cfg, setting, seeds) for setting, cfg in candidates]
-    else:
-        chosen, trials = coordinate_search(split, config)
-        windows = copurchase_windows(split)
-        record["chosen"] = chosen.model_dump(mode="json")
+    try:
+        candidates = [(s, parse_setting(config, s)) for s in settings]
+    except (KnobError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--try") from exc
+    trials = [trial(split, cfg, setting, seeds) for setting, cfg in candidates]
+    if copurchase_windows:
+        windows = score_copurchase_windows(split)
         record["copurchase_windows"] = {str(h): r for h, r in windows.items()}
     record["trials"] = [asdict(t) for t in trials]
     out.mkdir(parents=True, exist_ok=True)
