@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from contracts.blend import BlendRule
+from contracts.blend import WAYS, BlendRule
 from contracts.manifest import SPACES, Similarity
 from trainer.evaluation.generators import (
     Candidates,
@@ -35,8 +35,7 @@ from trainer.evaluation.generators import (
 from trainer.evaluation.metrics import TARGETS, HitRates, TestPairs, hit_rates
 from trainer.evaluation.topk import TopKSearch
 
-PAIR, ITEM, CATEGORY = "item-interaction", "item", "category"
-WAY_NAMES = (PAIR, ITEM, CATEGORY)  # way codes 0, 1, 2; -1: the seed has no neighbours
+WAY_NAMES = WAYS  # way codes 0, 1, 2 (pair, item, category vector); -1: no neighbours
 BLEND_KS = (10, 25, 50, 100, 200)
 QUANTILES = np.linspace(0.0, 1.0, 21)[1:-1]  # interior quantiles of the top scores
 _BATCH = 2048
@@ -190,8 +189,8 @@ class ServedGenerator:
         query = np.unique(np.asarray(query, np.int64))
         if not np.array_equal(query, found.query):
             raise ValueError("ServedGenerator answers the queries it was built for")
-        # the prefix property (neighbours, then backfill) makes one list answer every K ≤ k,
-        # except that the threshold depends on k: score each K of the caller separately
+        # the threshold depends on k: a list of k is not the prefix of a longer one
+        # (Scorer.score_each_k asks for each K)
         return served_candidates(found, thresholds_for(found, self._rule, k), self._backfill, k)
 
 
