@@ -32,27 +32,23 @@ import numpy as np
 
 from contracts.blend import BlendRule
 from contracts.interactions import Interaction
-from trainer.cold import cold_vectors
 from trainer.config import TrainConfig
 from trainer.evaluation.generators import (
-    CategoryVectors,
     EmbeddingGenerator,
     embeddings_of,
-    popularity,
 )
 from trainer.evaluation.metrics import TestPairs, build_test_pairs, hit_rates
 from trainer.evaluation.served import (
     BLEND_KS,
-    backfill_lists,
     learn_blend,
     mean_over_targets,
-    seed_neighbours,
+    served_path,
 )
 from trainer.evaluation.split import Split, SplitError, time_split
 from trainer.events import EventLog
 from trainer.fit import Models, fit
 from trainer.sgns import train_sgns
-from trainer.vocab import encode_items, item_categories
+from trainer.vocab import encode_items
 
 log = logging.getLogger("trainer.auto")
 
@@ -107,29 +103,9 @@ def blend_on(
     if items is None and config.no_interaction:
         corpus = encode_items(models.sessions, models.vocab, train)
         items = train_sgns(corpus, config.sgns, progress=progress, desc="items")
-    pair_emb, item_emb = embeddings_of(models, train, items)
-    category = item_categories(train)
-    neighbours = seed_neighbours(
-        pair_emb, item_emb, cold_of(models, train, config), category, np.unique(pairs.item),
-        max(BLEND_KS), config.index.similarity, int(Interaction.VIEW),
-    )  # fmt: skip
-    score = popularity(train.item, train.interaction, config.popular.weights, len(train.item_ids))
-    backfill = backfill_lists(
-        score, category, config.popular.top_per_category, config.popular.top_overall
-    )
+    query = np.unique(pairs.item)
+    neighbours, backfill = served_path(models, train, train, config, query, max(BLEND_KS), items)
     return learn_blend(neighbours, backfill, pairs)
-
-
-def cold_of(models: Models, event_log: EventLog, config: TrainConfig) -> CategoryVectors | None:
-    """The version's vector per category for unseen items (trainer/cold.py), in the log's
-    category codes."""
-    vocab = models.vocab
-    categories, vectors = cold_vectors(vocab, models.pairs.input, config.cold.vector)
-    if not len(categories):
-        return None
-    code = {category_id: c for c, category_id in enumerate(event_log.category_ids)}
-    mapped = np.array([code[vocab.category_ids[c]] for c in categories], np.int64)
-    return CategoryVectors(mapped, np.asarray(vectors, np.float32))
 
 
 def view_objective(models: Models, split: Split, pairs: TestPairs, config: TrainConfig) -> float:

@@ -1,5 +1,11 @@
 """The event log: read a CSV / Parquet / JSONL file into compact, validated arrays.
 
+One idea at ~620 lines: reading one log into validated arrays. Format readers, the row
+validation and the bad-row report share the line-numbering state of one pass over the file, and
+splitting them would thread that state through module boundaries; the per-dataset layouts
+already live in ``trainer/adapters.py``. Issue 15 (columnar ids, streaming batches) reshapes
+this file and is where a split by reader would come.
+
 `load_events` streams the file in batches (pyarrow readers; gzip and friends by extension),
 validates each batch with vectorised pyarrow/numpy code, and keeps only compact columns: int32
 codes into id dictionaries built across batches, int8 interactions and int64 unix seconds —

@@ -1,5 +1,10 @@
 """Skip-gram with negative sampling in numba: word2vec's algorithm plus the paper's negatives.
 
+One idea at ~675 lines: the SGNS kernel and the host code that feeds it. The numba functions
+must see each other's definitions to inline (``_update``, ``_add``, ``_input_vector``); the
+custom negatives' helpers are already in ``trainer/negatives.py``. Issue 13 packs the kernel's
+arguments and splits ``_train_shard`` into small steps, which is where the length goes.
+
 The loss, per session S (subsampled as in word2vec) and per position t with token p_t, for each
 context position c in word2vec's sampled shrinking window around t:
 

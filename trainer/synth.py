@@ -1,5 +1,10 @@
 """A synthetic e-commerce event log whose structure the whole system's tests can rely on.
 
+One idea at ~555 lines: one simulated world. Its parts (catalogue, users, journeys, optional
+shops, queries and impressions) draw from one random stream in a fixed order, which is what
+makes every test's planted effect reproducible; split across files, that order would be easy to
+break without a test noticing.
+
 The world: categories ``c000``… come in complementary pairs (c000, c001), (c002, c003), … like
 phones and phone cases. Every item ``i000000``… belongs to one category, and within a category
 item popularity is Zipf-like. Users have a few favourite categories. A session picks a category

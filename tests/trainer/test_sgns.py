@@ -65,16 +65,12 @@ def test_without_custom_negatives_none_are_counted():
     assert result.hierarchy_negatives == 0 and result.taxonomy_negatives == 0
 
 
-def test_hierarchy_negatives_push_the_unseen_interaction_away():
-    """Tokens: 0 = (a, view), 1 = (a, purchase), 2..17 = views of other items.
-
-    Item a is viewed with context 2..9 in many sessions and bought with it in a few; with
-    hierarchy negatives ("viewed here, not bought") that context must score (a, purchase)
-    lower than without them.
-    """
+def item_a_world(bought: int, bought_with: tuple[int, int]) -> tuple[Corpus, NegativeTables]:
+    """Tokens: 0 = (a, view), 1 = (a, purchase), 2..17 = views of other items. 2,000 sessions
+    view a with context 2..9; ``bought`` sessions buy it with context drawn from ``bought_with``."""
     rng = np.random.default_rng(0)
     sessions = [np.r_[0, rng.integers(2, 10, size=5)] for _ in range(2000)]
-    sessions += [np.r_[1, rng.integers(2, 10, size=5)] for _ in range(300)]
+    sessions += [np.r_[1, rng.integers(*bought_with, size=5)] for _ in range(bought)]
     tokens = np.concatenate(sessions).astype(np.int32)
     corpus = Corpus(tokens, np.arange(0, len(tokens) + 1, 6), np.bincount(tokens, minlength=18))
     tables = NegativeTables(
@@ -87,6 +83,17 @@ def test_hierarchy_negatives_push_the_unseen_interaction_away():
         category_offsets=np.zeros(1, dtype=np.int64),
         category_view_tokens=np.zeros(0, dtype=np.int32),
     )
+    return corpus, tables
+
+
+def test_hierarchy_negatives_push_the_unseen_interaction_away():
+    """Tokens: 0 = (a, view), 1 = (a, purchase), 2..17 = views of other items.
+
+    Item a is viewed with context 2..9 in many sessions and bought with it in a few; with
+    hierarchy negatives ("viewed here, not bought") that context must score (a, purchase)
+    lower than without them.
+    """
+    corpus, tables = item_a_world(bought=300, bought_with=(2, 10))
     on = NegativesConfig(hierarchy=True, taxonomy=False, hierarchy_weight=2.0)
     off = NegativesConfig(hierarchy=False, taxonomy=False)
     config = SMALL.model_copy(update={"sample": 0.0, "epochs": 5})
@@ -133,21 +140,7 @@ def test_a_rare_pair_of_a_composed_model_starts_from_what_its_item_learned():
     """(a, purchase) occurs in 3 sessions, (a, view) in 2,000 with the same context: composed,
     the purchase vector shares the item's part and lands near the view vector; independent,
     it stays much farther away."""
-    rng = np.random.default_rng(0)
-    sessions = [np.r_[0, rng.integers(2, 10, size=5)] for _ in range(2000)]
-    sessions += [np.r_[1, rng.integers(10, 18, size=5)] for _ in range(3)]
-    tokens = np.concatenate(sessions).astype(np.int32)
-    corpus = Corpus(tokens, np.arange(0, len(tokens) + 1, 6), np.bincount(tokens, minlength=18))
-    tables = NegativeTables(
-        token_item=np.r_[0, 0, np.arange(1, 17)].astype(np.int32),
-        token_interaction=np.r_[0, 3, np.zeros(16)].astype(np.int32),
-        item_token=np.c_[
-            np.r_[0, np.arange(2, 18)], np.full((17, 2), -1), np.r_[1, np.full(16, -1)]
-        ].astype(np.int32),
-        token_category=np.full(18, -1, dtype=np.int32),
-        category_offsets=np.zeros(1, dtype=np.int64),
-        category_view_tokens=np.zeros(0, dtype=np.int32),
-    )
+    corpus, tables = item_a_world(bought=3, bought_with=(10, 18))
     off = NegativesConfig(hierarchy=False, taxonomy=False)
     similarity = {}
     for mode in ("independent", "item"):

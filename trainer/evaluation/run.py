@@ -1,5 +1,10 @@
 """``evaluate``: train every model before the cutoff, score every candidate generator after it.
 
+One idea at ~530 lines: the order of one evaluation run and the scoring that every generator
+shares (``Scorer``); each generator, metric, report part and the blend rule live in their own
+files beside it. The ablation and sweep loops are a few lines each and read best next to the
+flow that calls them.
+
 Top to bottom: load → time split → test pairs and their H → fit the pair and item models
 (``trainer.fit.fit``) and gensim's reference → candidate sets of every generator for every
 distinct test item (one search call per batch) → hit rates, seen-item hit rates, coverage →
@@ -21,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from contracts.interactions import Interaction
-from trainer.auto import Choice, choose, cold_of
+from trainer.auto import Choice, choose
 from trainer.cold import category_token_rows
 from trainer.config import TrainConfig
 from trainer.evaluation.copurchase import copurchase_generator
@@ -53,7 +58,7 @@ from trainer.evaluation.results import (
     GensimCheck,
     ModelResult,
 )
-from trainer.evaluation.served import ServedGenerator, backfill_lists, seed_neighbours
+from trainer.evaluation.served import ServedGenerator, served_path
 from trainer.evaluation.split import Split, seen_items, time_split
 from trainer.events import EventLog, load_events
 from trainer.fit import Models, fit
@@ -348,17 +353,8 @@ def served(
 ) -> ModelResult:
     """What the service answers for each test item as the one seed of its "viewed" module
     (trainer/evaluation/served.py), with the blend rule chosen on the validation split."""
-    config = choice.config
-    pair_emb, item_emb = embeddings_of(models, event_log)
-    category = item_categories(event_log)
-    neighbours = seed_neighbours(
-        pair_emb, item_emb, cold_of(models, event_log, config), category, scorer.query,
-        max(scorer.options.ks), config.index.similarity, int(Interaction.VIEW),
-    )  # fmt: skip
-    train = split.train
-    score = popularity(train.item, train.interaction, config.popular.weights, scorer.n_items)
-    backfill = backfill_lists(
-        score, category, config.popular.top_per_category, config.popular.top_overall
+    neighbours, backfill = served_path(
+        models, event_log, split.train, choice.config, scorer.query, max(scorer.options.ks)
     )
     generator = ServedGenerator(neighbours, backfill, choice.blend)
     return scorer.score_each_k(generator, models.pairs.seconds)

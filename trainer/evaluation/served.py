@@ -25,15 +25,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from contracts.blend import WAYS, BlendRule
+from contracts.interactions import Interaction
 from contracts.manifest import SPACES, Similarity
+from trainer.cold import cold_vectors
+from trainer.config import TrainConfig
 from trainer.evaluation.generators import (
     Candidates,
     CategoryVectors,
     Embeddings,
     distinct_top_k,
+    embeddings_of,
+    popularity,
 )
 from trainer.evaluation.metrics import TARGETS, HitRates, TestPairs, hit_rates
 from trainer.evaluation.topk import TopKSearch
+from trainer.events import EventLog
+from trainer.fit import Models
+from trainer.sgns import SGNSResult
+from trainer.vocab import item_categories
 
 WAY_NAMES = WAYS  # way codes 0, 1, 2 (pair, item, category vector); -1: no neighbours
 BLEND_KS = (10, 25, 50, 100, 200)
@@ -58,6 +67,44 @@ class Backfill:
     by_category: np.ndarray  # int64 (n_categories + 1, m): row -1 (the last) is empty
     overall: np.ndarray  # int64 (m',)
     category: np.ndarray  # int64 category code per item code, -1 none
+
+
+def served_path(
+    models: Models,
+    event_log: EventLog,
+    train: EventLog,
+    config: TrainConfig,
+    query: np.ndarray,
+    depth: int,
+    items: SGNSResult | None = None,
+) -> tuple[SeedNeighbours, Backfill]:
+    """The inputs of the served lists of ``query`` (item codes of ``event_log``, whose catalogue
+    gives the categories): each one's neighbours as a view seed, and the popular lists of the
+    ``train`` events. ``items``: the item model, when ``models`` has none."""
+    pair_emb, item_emb = embeddings_of(models, event_log, items)
+    category = item_categories(event_log)
+    neighbours = seed_neighbours(
+        pair_emb, item_emb, cold_of(models, event_log, config), category, query, depth,
+        config.index.similarity, int(Interaction.VIEW),
+    )  # fmt: skip
+    n_items = len(event_log.item_ids)
+    score = popularity(train.item, train.interaction, config.popular.weights, n_items)
+    backfill = backfill_lists(
+        score, category, config.popular.top_per_category, config.popular.top_overall
+    )
+    return neighbours, backfill
+
+
+def cold_of(models: Models, event_log: EventLog, config: TrainConfig) -> CategoryVectors | None:
+    """The version's vector per category for unseen items (trainer/cold.py), in the log's
+    category codes."""
+    vocab = models.vocab
+    categories, vectors = cold_vectors(vocab, models.pairs.input, config.cold.vector)
+    if not len(categories):
+        return None
+    code = {category_id: c for c, category_id in enumerate(event_log.category_ids)}
+    mapped = np.array([code[vocab.category_ids[c]] for c in categories], np.int64)
+    return CategoryVectors(mapped, np.asarray(vectors, np.float32))
 
 
 def backfill_lists(
