@@ -12,7 +12,8 @@ import tempfile
 
 import uvicorn
 
-from service.nodelay import NoDelayHttpTools
+from service.protocol import GuardedHttpTools
+from service.settings import Settings
 from service.workers import ReusePortMultiprocess, reuse_port_sockets
 
 
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
     args = parser.parse_args()
+    Settings()  # a bad variable stops the start here, with its name, before any worker starts
     if args.workers > 1:
         # shared by the workers: metrics of all of them, and reload turns (coordination.py)
         shared = {"PROMETHEUS_MULTIPROC_DIR": "ic-metrics-", "RUNTIME_DIR": "ic-runtime-"}
@@ -36,7 +38,7 @@ def main() -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        http=NoDelayHttpTools,
+        http=GuardedHttpTools,
         proxy_headers=False,  # nothing reads the client address
         loop="auto",  # uvloop when installed (pyproject.toml installs it off Windows)
         log_config=None,

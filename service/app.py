@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
 
-from service import logs, merge
+from service import errors, logs, merge
 from service.history import HistoryStore
+from service.limits import BodyLimit
 from service.registry import ModelRegistry
 from service.routes import candidates, entities, events, items, ops
+from service.schemas import events_body_schema
 from service.settings import Settings
 
 
@@ -49,7 +53,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         lifespan=lifespan,
     )
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
+    )
     app.add_middleware(logs.RequestContext, access_log=settings.access_log)
+    errors.install(app)
     for module in (candidates, items, entities, events, ops):
         app.include_router(module.router)
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """FastAPI's document, plus what routes that parse their own input declare by hand: the
+    events body (its batch limit is this instance's EVENTS_BATCH_MAX)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        body, definitions = events_body_schema(settings.events_batch_max)
+        post_events = schema["paths"]["/v1/events"]["post"]
+        post_events["requestBody"] = body
+        post_events["responses"]["422"] = {
+            "description": "Not events, or more than EVENTS_BATCH_MAX of them.",
+            "content": {"application/json": {"schema": {"$ref": VALIDATION_ERROR}}},
+        }
+        _set_limits(schema, settings)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+VALIDATION_ERROR = "#/components/schemas/HTTPValidationError"
+
+
+def _set_limits(schema: dict[str, Any], settings: Settings) -> None:
+    """This instance's K_MAX and EXCLUDE_MAX as the maxima of every ``k`` and ``exclude``."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                found = parameter["schema"]
+                options = found.get("anyOf", [found])
+                for option in options:
+                    if parameter["name"] == "k" and option.get("type") == "integer":
+                        option["maximum"] = settings.k_max
+                    if parameter["name"] == "exclude" and option.get("type") == "array":
+                        option["maxItems"] = settings.exclude_max

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from service.errors import Unprocessable
 from service.history import HistoryStore
 from service.model import Model
 from service.registry import ModelRegistry
@@ -42,7 +43,7 @@ async def get_model(registry: Annotated[ModelRegistry, Depends(get_registry)]) -
 def check_k(settings: Settings, k: int) -> None:
     """422 when a request asks for more than ``K_MAX`` results: one message for every route."""
     if k > settings.k_max:
-        raise HTTPException(422, f"k must be at most {settings.k_max} (K_MAX), got {k}")
+        raise Unprocessable(("query", "k"), f"k must be at most {settings.k_max} (K_MAX), got {k}")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

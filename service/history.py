@@ -97,12 +97,16 @@ SEED_INTERACTIONS = (Interaction.VIEW, Interaction.FAVORITE, Interaction.CART)
 
 
 class Event(NamedTuple):
-    """One interaction to record; a ``category_id`` also goes into the item-category hash."""
+    """One interaction to record; a ``category_id`` also goes into the item-category hash.
+
+    ``timestamp``: when it happened (unix seconds), or None for "now" (its arrival).
+    """
 
     user_id: str
     item_id: str
     interaction: Interaction
     category_id: str | None = None
+    timestamp: float | None = None
 
 
 class HistoryUnavailable(Exception):
@@ -219,7 +223,7 @@ class HistoryStore:
         """
         writes = []
         for event in events:
-            user, item, interaction, category = Event(*event)
+            user, item, interaction, category, _ = Event(*event)
             writes.append(
                 (
                     history_key(self.prefix, user, interaction),

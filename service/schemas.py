@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import HTTPException
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import from_json
 
 from contracts.redis_keys import ID_PATTERN
+from service.errors import Unprocessable, validation_detail
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN.pattern)]
 InteractionName = Literal["view", "favorite", "cart", "purchase"]
@@ -119,14 +133,56 @@ class EntityNeighborsOut(_Out):
     )
 
 
+def _unix_seconds(value: object) -> float:
+    """A timestamp as unix seconds: a finite number, or an ISO-8601 string (UTC if no offset).
+
+    Strict on purpose: ``false``, ``"123"``, NaN, infinities and numbers in milliseconds are
+    refused rather than guessed at, since a wrong timestamp silently reorders a history.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected unix seconds (a number) or an ISO-8601 string")
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value) if len(value) <= 40 else None
+        except ValueError:
+            when = None
+        if when is None:
+            raise ValueError("expected an ISO-8601 date-time such as 2026-01-31T12:00:00Z")
+        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    else:
+        seconds = float(value)
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_UNIX_SECONDS:
+        raise ValueError(
+            f"expected unix seconds between 0 and {MAX_UNIX_SECONDS:.0e} (not milliseconds)"
+        )
+    return seconds
+
+
+MAX_UNIX_SECONDS = 1e11  # the year 5138: a larger value is a timestamp in milliseconds
+Timestamp = Annotated[
+    float,
+    PlainValidator(_unix_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": MAX_UNIX_SECONDS},
+                {"type": "string", "format": "date-time"},
+            ],
+            "description": "Unix seconds, or an ISO-8601 date-time (UTC unless it has an offset).",
+        }
+    ),
+]
+
+
 class EventIn(BaseModel):
-    """One interaction; ``timestamp`` (unix seconds) orders a batch, else the batch order does."""
+    """One interaction; ``timestamp`` orders a batch (else the batch order does) and keeps a
+    late event from displacing newer ones in the user's history."""
 
     model_config = ConfigDict(extra="forbid")
     user_id: Id
     item_id: Id
     interaction: InteractionName
-    timestamp: float | None = Field(None, ge=0)
+    timestamp: Timestamp | None = None
     category_id: Id | None = Field(
         None,
         description="The item's category: recorded so that an item the model does not "
@@ -136,7 +192,75 @@ class EventIn(BaseModel):
 
 class EventBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    events: list[EventIn] = Field(min_length=1, max_length=100_000)
+    events: list[EventIn] = Field(min_length=1)
+
+
+_EVENTS = TypeAdapter(list[EventIn])
+_EVENT = TypeAdapter(EventIn)
+
+
+class MalformedBody(ValueError):
+    """The body is not JSON (a 400)."""
+
+
+def parse_events(raw: bytes, max_events: int) -> list[EventIn]:
+    """The events of a ``POST /v1/events`` body: one event, ``{"events": [...]}``, or a bare
+    JSON array of events. MalformedBody for a body that is not JSON; errors.Unprocessable (with
+    bounded messages) for JSON that is not events or holds more than ``max_events``; the count is
+    checked before any event is validated."""
+    try:
+        body = from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        raise MalformedBody(f"the body is not valid JSON: {str(exc)[:120]}") from None
+    loc: tuple[str, ...] = ("body",)
+    if isinstance(body, dict) and "events" in body:
+        extra = sorted(set(body) - {"events"})[:1]
+        if extra:
+            raise Unprocessable(
+                (*loc, extra[0]), "extra fields are not permitted", "extra_forbidden"
+            )
+        body, loc = body["events"], ("body", "events")
+    if isinstance(body, dict):
+        try:
+            return [_EVENT.validate_python(body)]
+        except ValidationError as exc:
+            raise _unprocessable(exc, loc) from None
+    if not isinstance(body, list) or not body:
+        raise Unprocessable(
+            loc, 'expected an event, a non-empty list of events or {"events": [...]}'
+        )
+    if len(body) > max_events:
+        raise Unprocessable(
+            loc,
+            f"a batch holds at most {max_events} events (EVENTS_BATCH_MAX), got {len(body)}",
+            "too_long",
+        )
+    try:
+        return _EVENTS.validate_python(body)
+    except ValidationError as exc:
+        raise _unprocessable(exc, loc) from None
+
+
+def _unprocessable(exc: ValidationError, loc: tuple[str, ...]) -> HTTPException:
+    errors = [{**e, "loc": (*loc, *e["loc"])} for e in exc.errors(include_input=False)]
+    return HTTPException(422, validation_detail(errors))
+
+
+def events_body_schema(max_events: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAPI request body of ``POST /v1/events`` and the component schemas it refers to."""
+    union = TypeAdapter(EventIn | EventBatchIn | list[EventIn])
+    schema = union.json_schema(ref_template="#/components/schemas/{model}")
+    definitions = schema.pop("$defs")
+    definitions["EventBatchIn"]["properties"]["events"]["maxItems"] = max_events
+    for option in schema["anyOf"]:
+        if option.get("type") == "array":
+            option.update(minItems=1, maxItems=max_events)
+    body = {
+        "required": True,
+        "content": {"application/json": {"schema": schema}},
+        "description": 'One event, {"events": [...]}, or a JSON array of events.',
+    }
+    return body, definitions
 
 
 class EventsAccepted(_Out):

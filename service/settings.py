@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     # memory per worker (docs/benchmarks.md "Serving").
     live_indexes: str = "all"
     events_batch_max: int = Field(1000, ge=1, le=100_000)
+    # Request limits (docs/operations.md "Limits"): a larger body is refused with 413 before it
+    # is read, one that takes longer to arrive with 408; a request line plus headers larger
+    # than max_head_bytes, or with more than max_headers headers, with 431 (service/protocol.py).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    body_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    max_head_bytes: int = Field(128 * 1024, ge=8 * 1024, le=16 * 1024 * 1024)
+    max_headers: int = Field(100, ge=10, le=10_000)
     # Shared by the workers of one instance: reload turns, versions already hashed
     # (service/coordination.py). ``python -m service`` makes one when it runs several workers.
     runtime_dir: Path | None = None

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import metrics, retrieval
 from service.deps import ModelDep, SettingsDep, StoreDep, check_k
+from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.history import HistoryStore, HistoryUnavailable, UserHistory
 from service.model import Model
@@ -92,8 +93,9 @@ def _check_limits(settings: Settings, k: int | None, exclude: list[str] | None) 
     if k is not None:
         check_k(settings, k)
     if exclude and len(exclude) > settings.exclude_max:
-        raise HTTPException(
-            422, f"exclude lists at most {settings.exclude_max} items, got {len(exclude)}"
+        raise Unprocessable(
+            ("query", "exclude"),
+            f"exclude lists at most {settings.exclude_max} items (EXCLUDE_MAX), got {len(exclude)}",
         )
     return k or settings.k_default
 

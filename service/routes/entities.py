@@ -5,17 +5,35 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from starlette.convertors import Convertor, register_url_convertor
 
 from service import entities, metrics, retrieval
 from service.deps import ModelDep, SettingsDep, check_k
+from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import ENTITY_ID_PATTERN, EntityKind, EntityNeighborsOut, TargetName
 
 router = APIRouter(tags=["entities"])
 
 
+class AnyText(Convertor[str]):
+    """Like Starlette's ``path``, but matching line breaks too: an id with a CR or LF must
+    reach the id check (a 422 naming the field), not fall through to a 404 for the route."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("any_text", AnyText())
+
+
 @router.get(
-    "/v1/entities/{kind}/{entity_id:path}/neighbors",
+    "/v1/entities/{kind}/{entity_id:any_text}/neighbors",
     response_model=EntityNeighborsOut,
     responses={
         404: {"description": "The entity is not a token of the served model."},
@@ -50,7 +68,7 @@ def neighbors(
     except entities.UnknownEntityError as exc:
         raise HTTPException(404, str(exc)) from exc
     except retrieval.NotServedError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise Unprocessable(("query", "target"), str(exc)) from exc
     body = {
         "kind": kind,
         "entity_id": entity_id,

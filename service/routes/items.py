@@ -10,6 +10,7 @@ from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import entities, metrics, retrieval
 from service.deps import ModelDep, SettingsDep, check_k
+from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import InteractionName, NeighborsOut, TargetName
 
@@ -44,7 +45,7 @@ def neighbors(
     except retrieval.UnknownItemError as exc:
         raise HTTPException(404, str(exc)) from exc
     except retrieval.NotServedError as exc:
-        raise HTTPException(422, f"target: {exc}") from exc
+        raise Unprocessable(("query", "target"), str(exc)) from exc
     body = {
         "item_id": item_id,
         "interaction": interaction,

@@ -116,6 +116,16 @@ def republish(root: Path, version: str, **changes: object) -> str:
         return stage.publish(fields | changes)
 
 
+def problems(response) -> str:
+    """A 422's messages with their fields (``query.k: …``), one per line; asserts the shape
+    every 422 shares: ``detail`` a list of ``{loc, msg, type}`` (docs/api.md "Errors")."""
+    assert response.status_code == 422, response.text[:300]
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and detail, detail
+    assert all(set(e) == {"loc", "msg", "type"} for e in detail), detail
+    return "\n".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in detail)
+
+
 def items_with(model: Model, *interactions: Interaction, without: Interaction | None = None):
     """Item ids that have a pair for every one of ``interactions`` (and none for ``without``)."""
     table = model.item_token

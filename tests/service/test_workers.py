@@ -9,8 +9,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -20,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
+from running import ready, running_service, wait_until
+from running import worker_pids as workers
 
 from contracts.interactions import Interaction
 
@@ -32,62 +31,8 @@ CONNECTIONS = 64
 @pytest.fixture
 def service(artifacts_dir: Path, redis_url: str, tmp_path: Path) -> Iterator[tuple[int, int]]:
     """(port, master pid) of a two-worker service; stopped afterwards."""
-    port = free_port()
-    env = os.environ | {
-        "ARTIFACTS_DIR": str(artifacts_dir),
-        "REDIS_URL": redis_url,
-        "RELOAD_INTERVAL_SECONDS": "0.5",
-        "ACCESS_LOG": "false",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "WORKER_HEALTHCHECK_SECONDS": "600",  # longer than any wait below
-    }
-    (tmp_path / "metrics").mkdir()
-    cmd = [sys.executable, "-m", "service", "--port", str(port), "--workers", "2"]
-    with open(tmp_path / "service.log", "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: ready(port) and len(workers(proc.pid)) == 2, 120)
-        yield port, proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def wait_until(condition, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
-def workers(master: int) -> list[int]:
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        if f"\nPPid:\t{master}\n" in text and "resource_tracker" not in read_cmdline(status):
-            found.append(int(status.parent.name))
-    return found
-
-
-def read_cmdline(status: Path) -> str:
-    try:
-        return (status.parent / "cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
+    with running_service(artifacts_dir, redis_url, tmp_path, workers=2) as running:
+        yield running.port, running.pid
 
 
 def open_connections(port: int, n: int) -> list[socket.socket]:

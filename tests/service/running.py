@@ -1,0 +1,99 @@
+"""``python -m service`` as deployed, in a child process on a free port, for the tests that need
+the real HTTP server (its protocol, its workers, its supervisor)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import free_port
+
+
+@dataclass(frozen=True)
+class Running:
+    port: int
+    pid: int  # the master's (with several workers) or the only process's
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def running_service(
+    artifacts_dir: Path, redis_url: str, folder: Path, workers: int = 1, **env: str
+) -> Iterator[Running]:
+    """The service on a free port, ready (``/readyz`` 200 and every worker up); stopped after.
+    ``env`` adds or overrides environment variables (settings)."""
+    port = free_port()
+    metrics = folder / "metrics"
+    metrics.mkdir(exist_ok=True)
+    variables = (
+        os.environ
+        | {
+            "ARTIFACTS_DIR": str(artifacts_dir),
+            "REDIS_URL": redis_url,
+            "RELOAD_INTERVAL_SECONDS": "0.5",
+            "ACCESS_LOG": "false",
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+            "WORKER_HEALTHCHECK_SECONDS": "600",  # longer than any wait of a test
+        }
+        | env
+    )
+    cmd = [sys.executable, "-m", "service", "--port", str(port), "--workers", str(workers)]
+    log = folder / "service.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=variables, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        expected = workers if workers > 1 else 0
+        wait_until(lambda: ready(port) and len(worker_pids(proc.pid)) == expected, 120)
+        yield Running(port, proc.pid, log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def wait_until(condition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def worker_pids(master: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{master}\n" in text and "resource_tracker" not in _cmdline(status):
+            found.append(int(status.parent.name))
+    return found
+
+
+def _cmdline(status: Path) -> str:
+    try:
+        return (status.parent / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
