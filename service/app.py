@@ -38,10 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = HistoryStore.from_url(
             settings.redis_url,
             timeout_seconds=settings.redis_timeout_seconds,
+            max_connections=settings.redis_max_connections,
             prefix=settings.key_prefix,
             length=settings.history_length,
             ttl_seconds=settings.history_ttl_seconds,
         )
+        await store.open_connections(settings.redis_warm_connections)
         app.state.settings, app.state.registry, app.state.store = settings, registry, store
         yield
         registry.stop()

@@ -48,6 +48,7 @@ from contracts.redis_keys import (
     history_key,
     item_category_key,
 )
+from service import metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,6 +93,7 @@ RECORD_SHA = hashlib.sha1(RECORD_SCRIPT.encode()).hexdigest()
 # millisecond (~13 µs an event on Redis 6.2); a run per event would instead spend most of a
 # batch's time on per-command overhead (a 1000-event batch: ~120 ms instead of ~20 ms).
 SCRIPT_EVENTS = 100
+IDLE_CHECK_SECONDS = 10  # a pooled connection idle this long is PINGed before its next use
 
 SEED_INTERACTIONS = (Interaction.VIEW, Interaction.FAVORITE, Interaction.CART)
 
@@ -168,9 +170,12 @@ class HistoryStore:
     ) -> HistoryStore:
         """A store on a bounded connection pool where each operation costs at most one timeout.
 
-        Connecting and reading each give up after ``timeout_seconds`` and nothing is retried: a
-        slow Redis should cost one timeout, not three. At most ``max_connections`` sockets are
-        opened; further callers wait for a free one (within the same timeout).
+        Connecting and reading each give up after ``timeout_seconds``, and a timeout is not
+        retried: a slow Redis should cost one timeout, not three. A connection that Redis closed
+        (a restart, an idle-client kill, a failover) is retried once, at once, on a fresh
+        connection, and connections idle for ``IDLE_CHECK_SECONDS`` are PINGed before use, so a
+        restart costs no answer. At most ``max_connections`` sockets are opened; further
+        callers wait for a free one (within the same timeout).
         """
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
@@ -178,10 +183,37 @@ class HistoryStore:
             timeout=timeout_seconds,
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            health_check_interval=IDLE_CHECK_SECONDS,
             decode_responses=False,
         )
         return cls(aioredis.Redis.from_pool(pool), timeout_seconds=timeout_seconds, **kw)
+
+    async def open_connections(self, count: int, within_seconds: float = 5.0) -> int:
+        """Open and PING up to ``count`` pooled connections at once (at start-up, so that the
+        first burst of requests does not spend its timeout connecting); how many answered.
+        Never raises: a Redis that is down now is noticed by the requests and ``/readyz``."""
+        pool = self._client.connection_pool
+
+        async def one() -> bool:
+            connection = await pool.get_connection()
+            try:
+                await connection.send_command("PING")
+                return bool(await connection.read_response())
+            finally:
+                await pool.release(connection)
+
+        count = min(count, getattr(pool, "max_connections", count))
+        try:
+            async with asyncio.timeout(within_seconds):
+                answered = await asyncio.gather(
+                    *(one() for _ in range(count)), return_exceptions=True
+                )
+        except TimeoutError:
+            answered = []
+        opened = sum(a is True for a in answered)
+        metrics.REDIS_UP.set(1 if opened else 0)
+        return opened
 
     async def read(self, user_id: str, seeds: int = 4, purchases: int = 50) -> UserHistory:
         """The newest ``seeds`` views, favorites and carts and ``purchases`` purchases of a user.
@@ -343,13 +375,17 @@ class HistoryStore:
         """
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                return await awaitable
+                result = await awaitable
+            metrics.REDIS_UP.set(1)
+            return result
         except (TimeoutError, RedisTimeoutError) as e:
+            metrics.REDIS_UP.set(0)
             raise HistoryUnavailable(
                 f"{self._where} did not answer a history {operation} within "
                 f"{self.timeout_seconds * 1000:g} ms (slow or stalled)"
             ) from e
         except RedisConnectionError as e:
+            metrics.REDIS_UP.set(0)
             raise HistoryUnavailable(
                 f"{self._where} is unreachable for a history {operation}: {e}"
             ) from e

@@ -56,6 +56,11 @@ BACKFILLED = Counter(
     "of a seed's category; popular: overall).",
     ["module", "reason"],
 )
+REDIS_UP = Gauge(
+    "ic_redis_up",
+    "1 when the last Redis operation of a worker succeeded, 0 when it failed or timed out.",
+    multiprocess_mode="livemin",
+)
 DEGRADED = Counter("ic_degraded_total", "Answers degraded because Redis was unavailable.")
 UNKNOWN_SEEDS = Counter("ic_unknown_seeds_total", "History items absent from the model.")
 EVENTS = Counter("ic_events_ingested_total", "Events written to Redis.", ["interaction"])

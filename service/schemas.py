@@ -268,9 +268,9 @@ class EventsAccepted(_Out):
 
 
 class Ready(_Out):
-    ready: bool
+    ready: bool = Field(description="A model is loaded: this instance answers requests.")
     model_version: str | None
-    redis: bool
+    redis: bool = Field(description="Redis answered a PING; when false, answers are degraded.")
     detail: str = ""
 
 

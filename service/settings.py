@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     reload_interval_seconds: float = Field(10.0, ge=0)  # CURRENT checks; 0 = only on request
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_ms: int = Field(50, ge=1, le=10_000)  # past this, answer degraded
+    redis_max_connections: int = Field(64, ge=1, le=10_000)  # per worker
+    redis_warm_connections: int = Field(16, ge=0, le=10_000)  # opened before the worker serves
     key_prefix: str = Field(DEFAULT_PREFIX, pattern=PREFIX_PATTERN.pattern)
     history_length: int = Field(50, ge=1, le=10_000)  # items kept per user and interaction
     history_ttl_days: float = Field(30, gt=0)  # refreshed on every write

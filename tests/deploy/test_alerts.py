@@ -20,6 +20,7 @@ EXPECTED = {
     "CandidatesHighErrorRate",
     "CandidatesHighLatencyP99",
     "CandidatesDegradedAnswers",
+    "CandidatesRedisDown",
     "CandidatesModelReloadFailed",
     "CandidatesModelTooOld",
 }
@@ -40,7 +41,7 @@ def exported_series() -> set[str]:
     return names
 
 
-def test_the_five_alerts_exist_each_with_a_runbook():
+def test_the_six_alerts_exist_each_with_a_runbook():
     assert {r["alert"] for r in rules()} == EXPECTED
     for rule in rules():
         anchor = rule["annotations"]["runbook"].split("#")[1]

@@ -1,7 +1,9 @@
-"""Redis paused or killed: fast degraded 200s, readiness off, and recovery afterwards."""
+"""Redis paused, killed or restarted: fast degraded 200s, readiness kept (a model is loaded),
+Redis's state in /readyz's body and in ic_redis_up, and recovery without a failed answer."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts.interactions import Interaction
+from service.history import HistoryStore
 
 from app_fixtures import items_with, make_client
 
@@ -41,13 +44,21 @@ def test_a_paused_redis_gives_a_fast_degraded_popular_answer_then_recovers(
             assert response.json()["degraded"] is True
             assert response.json()["fallback"] == "popular"
             assert seconds < 1.0
-        assert client.get("/readyz").status_code == 503
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["redis"] is False
+        assert "ic_redis_up 0.0" in client.get("/metrics").text
         assert client.post("/v1/events", json=event).status_code == 503
     finally:
         redis_server.resume()
     body = client.get("/v1/users/u1/candidates").json()
     assert body["degraded"] is False and body["fallback"] is None
-    assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz").json() | {"model_version": None} == {
+        "ready": True,
+        "model_version": None,
+        "redis": True,
+        "detail": "",
+    }
+    assert "ic_redis_up 1.0" in client.get("/metrics").text
 
 
 def test_a_killed_redis_degrades_and_a_restarted_one_is_used_again(client, model, redis_server):
@@ -69,3 +80,33 @@ def test_degraded_answers_are_counted_in_metrics(client, redis_server):
     text = client.get("/metrics").text
     assert "ic_degraded_total" in text
     assert 'ic_fallbacks_total{reason="redis"}' in text
+
+
+def test_a_restarted_redis_costs_no_read(redis_url, redis_server):
+    """Every pooled connection dies with the server; each is retried once on a fresh one."""
+
+    async def burst() -> list[object]:
+        store = HistoryStore.from_url(redis_url, timeout_seconds=1.0)
+        try:
+            assert await store.open_connections(40) == 40
+            redis_server.restart()
+            reads = (store.read("u4") for _ in range(40))
+            return await asyncio.gather(*reads, return_exceptions=True)
+        finally:
+            await store.close()
+
+    failed = [r for r in asyncio.run(burst()) if isinstance(r, Exception)]
+    assert failed == []
+
+
+def test_readiness_stays_with_redis_down_and_says_so(client, redis_server):
+    redis_server.kill()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["redis"] is False and "degraded" in ready.json()["detail"]
+
+
+def test_the_pool_is_open_before_the_app_serves(artifacts_dir, redis_url, raw):
+    before = len(raw.client_list())
+    with make_client(artifacts_dir, redis_url, redis_warm_connections=12):
+        assert len(raw.client_list()) - before >= 12
