@@ -4,6 +4,13 @@ A user's history for one interaction lives at ``{prefix}:u:{user_id}:{interactio
 ``ic:u:42:view``): a list of item ids, newest first, distinct, trimmed to a configurable length
 (default 50) and expiring after a TTL (default 30 days) that every write refreshes.
 
+Beside each list, ``{prefix}:u:{user_id}:{interaction}:at`` is a hash from the list's item ids
+to the unix seconds of the event that put each there (same TTL, fields removed with the items
+trimmed from the list). It lets a late event (one older than what the list holds, delivered
+after it) take its place in time instead of the front, and a replay change nothing. Writers
+that keep no times may leave it out: an item without a time counts as older than any timed
+event, so lists written that way behave as before.
+
 Items' categories live in one hash, ``{prefix}:item_category`` (for example ``ic:item_category``):
 field item id, value category id, no TTL (a catalogue fact, overwritten by a newer one). The
 service reads it for history items the model does not know, which it can then seed from their
@@ -25,6 +32,7 @@ from contracts.interactions import Interaction
 
 DEFAULT_PREFIX = "ic"
 KEY_FORMAT = "{prefix}:u:{user_id}:{interaction}"
+TIMES_FORMAT = KEY_FORMAT + ":at"
 ITEM_CATEGORY_FORMAT = "{prefix}:item_category"
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
@@ -72,3 +80,8 @@ def history_key(prefix: str, user_id: str, interaction: Interaction) -> str:
 def item_category_key(prefix: str) -> str:
     """The key of the item id → category id hash; ValueError for a bad prefix."""
     return ITEM_CATEGORY_FORMAT.format(prefix=check_prefix(prefix))
+
+
+def times_key(prefix: str, user_id: str, interaction: Interaction) -> str:
+    """The key of the item id → event time hash beside ``history_key``'s list."""
+    return history_key(prefix, user_id, interaction) + TIMES_FORMAT[len(KEY_FORMAT) :]

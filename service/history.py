@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -47,40 +48,79 @@ from contracts.redis_keys import (
     check_prefix,
     history_key,
     item_category_key,
+    times_key,
 )
 from service import metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Events in order, each atomically: move the item to the front, trim, refresh the TTL, and
-# record the item's category when the event names one. KEYS are the events' history keys, then
-# the item-category hash; ARGV their item ids, their category ids ('' for none), then length and
-# TTL. Returns the (1-based) positions of events skipped because their key holds another type,
-# and how many categories were not written because the hash key holds another type.
+# Events in order, each atomically. An event goes where its time puts it: in front of the
+# first item whose recorded time is unknown or not newer, so a late event never displaces newer
+# ones; an item already there at the same or a newer time is left as it is (replays change
+# nothing). Then: trim (forgetting the times of trimmed items), refresh both TTLs, and record the
+# item's category when the event names one.
+# KEYS: per event its history list and its times hash, then the item-category hash.
+# ARGV: per event item id, category id ('' for none) and unix seconds; then length and TTL.
+# Returns the (1-based) positions of events skipped because a key holds another type, and how
+# many categories were not written because the hash key holds another type.
 RECORD_SCRIPT = """
-local n = #KEYS - 1
-local hash = KEYS[n + 1]
-local last = tonumber(ARGV[2 * n + 1]) - 1
-local ttl = ARGV[2 * n + 2]
+local n = (#KEYS - 1) / 2
+local hash = KEYS[#KEYS]
+local length = tonumber(ARGV[3 * n + 1])
+local ttl = ARGV[3 * n + 2]
 local hash_kind = redis.call('TYPE', hash)['ok']
 local hash_ok = hash_kind == 'hash' or hash_kind == 'none'
 local skipped = {}
 local categories_skipped = 0
+local function usable(key, kind)
+  local found = redis.call('TYPE', key)['ok']
+  return found == kind or found == 'none'
+end
 for i = 1, n do
-  local kind = redis.call('TYPE', KEYS[i])['ok']
-  if kind == 'list' or kind == 'none' then
-    redis.call('LREM', KEYS[i], 0, ARGV[i])
-    redis.call('LPUSH', KEYS[i], ARGV[i])
-    redis.call('LTRIM', KEYS[i], 0, last)
-    redis.call('EXPIRE', KEYS[i], ttl)
+  local list, times = KEYS[2 * i - 1], KEYS[2 * i]
+  local item, category, at = ARGV[3 * i - 2], ARGV[3 * i - 1], tonumber(ARGV[3 * i])
+  if usable(list, 'list') and usable(times, 'hash') then
+    local known = tonumber(redis.call('HGET', times, item))
+    if known == nil or known < at then
+      redis.call('LREM', list, 0, item)
+      local head = redis.call('LINDEX', list, 0)
+      local head_at = head and tonumber(redis.call('HGET', times, head))
+      if not head_at or head_at <= at then
+        redis.call('LPUSH', list, item)
+      else
+        local items = redis.call('LRANGE', list, 0, -1)
+        local ats = redis.call('HMGET', times, unpack(items))
+        local pivot = nil
+        for j = 1, #items do
+          local t = tonumber(ats[j])
+          if t == nil or t <= at then
+            pivot = items[j]
+            break
+          end
+        end
+        if pivot then
+          redis.call('LINSERT', list, 'BEFORE', pivot, item)
+        else
+          redis.call('RPUSH', list, item)
+        end
+      end
+      redis.call('HSET', times, item, ARGV[3 * i])
+      local trimmed = redis.call('LRANGE', list, length, -1)
+      if #trimmed > 0 then
+        redis.call('LTRIM', list, 0, length - 1)
+        redis.call('HDEL', times, unpack(trimmed))
+      end
+    end
+    redis.call('EXPIRE', list, ttl)
+    redis.call('EXPIRE', times, ttl)
   else
     skipped[#skipped + 1] = i
   end
-  local category = ARGV[n + i]
+  local category = ARGV[3 * i - 1]
   if category ~= '' then
     if hash_ok then
-      redis.call('HSET', hash, ARGV[i], category)
+      redis.call('HSET', hash, item, category)
     else
       categories_skipped = categories_skipped + 1
     end
@@ -109,6 +149,16 @@ class Event(NamedTuple):
     interaction: Interaction
     category_id: str | None = None
     timestamp: float | None = None
+
+
+class Write(NamedTuple):
+    """One event as the record script takes it (ids checked, ``at`` in unix seconds)."""
+
+    list_key: str
+    times_key: str
+    item: str
+    category: str  # '' for none
+    at: str
 
 
 class HistoryUnavailable(Exception):
@@ -242,25 +292,30 @@ class HistoryStore:
         )
 
     async def record(self, events: Sequence[Event | tuple[str, str, Interaction]]) -> int:
-        """Apply ``(user_id, item_id, interaction[, category_id])`` events in order; the number
-        written.
+        """Apply ``(user_id, item_id, interaction[, category_id[, timestamp]])`` events in
+        order; the number written.
 
-        Each event is applied atomically (remove the old occurrence, push, trim, expire, and
-        set the item's category when given) by one Lua script that takes up to
-        ``SCRIPT_EVENTS`` events per run; a batch is one pipeline of such runs. Every id is
+        Each event is applied atomically by one Lua script that takes up to ``SCRIPT_EVENTS``
+        events per run; a batch is one pipeline of such runs. An event lands where its time
+        puts it (``RECORD_SCRIPT``): an event without a timestamp is "now" (events of one call
+        a microsecond apart, in order), and a timestamp ahead of now counts as now. Every id is
         checked before any key is built, so an invalid id anywhere refuses the whole batch
         (ValueError) and nothing is written. Replaying a batch, or its tail, leaves the same
-        lists, so retrying after HistoryUnavailable is safe. Events whose key holds another type
-        (written upstream) are skipped, logged and not counted.
+        lists, so retrying after HistoryUnavailable is safe. Events whose keys hold another
+        type (written upstream) are skipped, logged and not counted.
         """
+        now = time.time()
         writes = []
-        for event in events:
-            user, item, interaction, category, _ = Event(*event)
+        for n, event in enumerate(events):
+            user, item, interaction, category, at = Event(*event)
+            arrival = now + n * 1e-6
             writes.append(
-                (
+                Write(
                     history_key(self.prefix, user, interaction),
+                    times_key(self.prefix, user, interaction),
                     check_id(item, "item id"),
                     "" if category is None else check_id(category, "category id"),
+                    repr(arrival if at is None else min(at, now)),
                 )
             )
         runs = [writes[i : i + SCRIPT_EVENTS] for i in range(0, len(writes), SCRIPT_EVENTS)]
@@ -283,7 +338,7 @@ class HistoryStore:
                 )
             skipped, categories_skipped = reply
             for position in skipped:
-                key = run[int(position) - 1][0]
+                key = run[int(position) - 1].list_key
                 log.warning("history key %s holds a non-list value; event skipped", key)
             if categories_skipped:
                 log.warning(
@@ -333,22 +388,18 @@ class HistoryStore:
         """Close the client and, when it owns one (``from_url``), its connection pool."""
         await self._client.aclose()
 
-    def _run_script(
-        self, runs: list[list[tuple[str, str, str]]], sha: str | None
-    ) -> Awaitable[list[Any]]:
-        """One pipeline with a script run per list of writes: by ``sha``, or by source if None.
-
-        A write is (history key, item id, category id or '').
-        """
+    def _run_script(self, runs: list[list[Write]], sha: str | None) -> Awaitable[list[Any]]:
+        """One pipeline with a script run per list of writes: by ``sha``, or by source if None."""
         pipe = self._client.pipeline(transaction=False)
         hash_key = item_category_key(self.prefix)
         for run in runs:
-            keys, items, categories = zip(*run, strict=True)
-            args = (*keys, hash_key, *items, *categories, self.length, self.ttl_seconds)
+            keys = [key for w in run for key in (w.list_key, w.times_key)]
+            args = [arg for w in run for arg in (w.item, w.category, w.at)]
+            every = (*keys, hash_key, *args, self.length, self.ttl_seconds)
             if sha is None:
-                pipe.eval(RECORD_SCRIPT, len(run) + 1, *args)
+                pipe.eval(RECORD_SCRIPT, len(keys) + 1, *every)
             else:
-                pipe.evalsha(sha, len(run) + 1, *args)
+                pipe.evalsha(sha, len(keys) + 1, *every)
         return pipe.execute(raise_on_error=False)
 
     def _distinct(self, key: str, reply: object) -> list[str]:

@@ -11,12 +11,19 @@ from contracts.redis_keys import (
     check_prefix,
     history_key,
     item_category_key,
+    times_key,
 )
 
 
 def test_key_is_prefix_u_user_interaction_label() -> None:
     assert history_key("ic", "42", Interaction.VIEW) == "ic:u:42:view"
     assert history_key("ic", "42", Interaction.PURCHASE) == "ic:u:42:purchase"
+
+
+def test_each_list_has_its_times_hash_beside_it() -> None:
+    assert times_key("ic", "42", Interaction.CART) == "ic:u:42:cart:at"
+    with pytest.raises(ValueError, match="user id"):
+        times_key("ic", "a:b", Interaction.CART)
 
 
 def test_default_prefix_is_ic() -> None:

@@ -47,13 +47,14 @@ def test_each_interaction_has_its_own_list(with_store: Run) -> None:
 
 def test_record_writes_the_public_key_format(with_store: Run, raw: redis.Redis) -> None:
     with_store(lambda s: s.record([("u1", "a", CART), ("u1", "b", CART)]))
-    assert raw.keys("*") == [b"ic:u:u1:cart"]
+    assert sorted(raw.keys("*")) == [b"ic:u:u1:cart", b"ic:u:u1:cart:at"]
     assert raw.lrange("ic:u:u1:cart", 0, -1) == [b"b", b"a"]
+    assert set(raw.hkeys("ic:u:u1:cart:at")) == {b"a", b"b"}
 
 
 def test_a_prefix_keeps_stores_apart(with_store: Run, raw: redis.Redis) -> None:
     with_store(lambda s: s.record(views("u1", "a")), prefix="staging:ic")
-    assert raw.keys("*") == [b"staging:ic:u:u1:view"]
+    assert sorted(raw.keys("*")) == [b"staging:ic:u:u1:view", b"staging:ic:u:u1:view:at"]
     assert with_store(lambda s: s.read("u1")).is_empty()
 
 
@@ -181,7 +182,7 @@ def test_read_refuses_an_invalid_user_id(with_store: Run) -> None:
 def test_a_batch_of_1000_events_lands_in_order(with_store: Run, raw: redis.Redis) -> None:
     events = [(f"u{n % 10}", f"i{n}", VIEW) for n in range(1000)]
     assert with_store(lambda s: s.record(events)) == 1000
-    assert len(raw.keys("*")) == 10
+    assert len(raw.keys("*")) == 20  # a list and its times per user
     newest_of_u3 = [f"i{n}".encode() for n in range(993, 493, -10)]
     assert raw.lrange("ic:u:u3:view", 0, -1) == newest_of_u3
 
@@ -193,6 +194,55 @@ def test_replaying_a_batch_changes_nothing(with_store: Run, raw: redis.Redis) ->
     with_store(lambda s: s.record(events[4:]), length=5)
     with_store(lambda s: s.record(events), length=5)
     assert raw.lrange("ic:u:u1:view", 0, -1) == once == [b"a", b"h", b"g", b"f", b"e"]
+
+
+def timed(user: str, *items_at: tuple[str, float]) -> list[Event]:
+    return [Event(user, item, VIEW, None, at) for item, at in items_at]
+
+
+def test_a_late_event_takes_its_place_in_time_not_the_front(with_store: Run) -> None:
+    with_store(lambda s: s.record(timed("u1", ("a", 100), ("b", 300))))
+    history = with_store(lambda s: record_then_read(s, timed("u1", ("c", 200))))
+    assert history.views == ["b", "c", "a"]
+
+
+def test_a_late_event_older_than_a_full_list_is_trimmed_with_its_time(
+    with_store: Run, raw: redis.Redis
+) -> None:
+    with_store(lambda s: s.record(timed("u1", ("a", 10), ("b", 20), ("c", 30))), length=3)
+    with_store(lambda s: s.record(timed("u1", ("old", 5))), length=3)
+    assert raw.lrange("ic:u:u1:view", 0, -1) == [b"c", b"b", b"a"]
+    assert set(raw.hkeys("ic:u:u1:view:at")) == {b"a", b"b", b"c"}
+
+
+def test_an_older_event_for_an_item_already_newer_changes_nothing(with_store: Run) -> None:
+    with_store(lambda s: s.record(timed("u1", ("a", 100), ("b", 200))))
+    history = with_store(lambda s: record_then_read(s, timed("u1", ("b", 150), ("a", 50))))
+    assert history.views == ["b", "a"]
+
+
+def test_a_timestamp_ahead_of_now_counts_as_now(with_store: Run) -> None:
+    with_store(lambda s: s.record(timed("u1", ("future", time.time() + 86400))))
+    history = with_store(lambda s: record_then_read(s, views("u1", "now")))
+    assert history.views == ["now", "future"]
+
+
+def test_items_written_upstream_without_times_count_as_older(
+    with_store: Run, raw: redis.Redis
+) -> None:
+    raw.rpush("ic:u:u1:view", "x", "y")
+    history = with_store(lambda s: record_then_read(s, timed("u1", ("a", 1.0))))
+    assert history.views == ["a", "x", "y"]
+
+
+def test_replaying_a_timed_batch_changes_nothing(with_store: Run, raw: redis.Redis) -> None:
+    events = timed("u1", ("a", 1), ("b", 2), ("a", 3), ("c", 4))
+    with_store(lambda s: s.record(events))
+    once = raw.lrange("ic:u:u1:view", 0, -1), raw.hgetall("ic:u:u1:view:at")
+    with_store(lambda s: s.record(events[1:]))
+    with_store(lambda s: s.record(events))
+    assert (raw.lrange("ic:u:u1:view", 0, -1), raw.hgetall("ic:u:u1:view:at")) == once
+    assert once[0] == [b"c", b"a", b"b"]
 
 
 def test_concurrent_writers_keep_one_users_list_distinct(with_store: Run) -> None:

@@ -123,3 +123,11 @@ def test_the_openapi_schema_documents_every_route(client):
                  "/v1/entities/{kind}/{entity_id}/neighbors",
                  "/v1/events", "/healthz", "/readyz", "/metrics", "/admin/reload"):  # fmt: skip
         assert path in paths
+
+
+def test_a_late_event_does_not_become_the_newest_seed(client, raw):
+    newer = {"user_id": "u7", "item_id": "now", "interaction": "view", "timestamp": 2_000}
+    late = {"user_id": "u7", "item_id": "late", "interaction": "view", "timestamp": 1_000}
+    for event in (newer, late):
+        assert client.post("/v1/events", json=event).status_code == 202
+    assert raw.lrange(history_key("ic", "u7", Interaction.VIEW), 0, -1) == [b"now", b"late"]
