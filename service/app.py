@@ -14,7 +14,7 @@ from service import errors, logs, merge
 from service.history import HistoryStore
 from service.limits import BodyLimit
 from service.registry import ModelRegistry
-from service.routes import candidates, entities, events, items, ops
+from service.routes import admin, candidates, entities, events, items, ops
 from service.schemas import events_body_schema
 from service.settings import Settings
 
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(logs.RequestContext, access_log=settings.access_log)
     errors.install(app)
-    for module in (candidates, items, entities, events, ops):
+    for module in (candidates, items, entities, events, ops, admin):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app

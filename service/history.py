@@ -395,7 +395,7 @@ class HistoryStore:
         for run in runs:
             keys = [key for w in run for key in (w.list_key, w.times_key)]
             args = [arg for w in run for arg in (w.item, w.category, w.at)]
-            every = (*keys, hash_key, *args, self.length, self.ttl_seconds)
+            every: list[str | int] = [*keys, hash_key, *args, self.length, self.ttl_seconds]
             if sha is None:
                 pipe.eval(RECORD_SCRIPT, len(keys) + 1, *every)
             else:

@@ -10,13 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.artifacts import ITEM_INDEX
 from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import LABELS, Interaction
 from contracts.redis_keys import DEFAULT_PREFIX, PREFIX_PATTERN
+
+MIN_SECRET = 16  # characters of an API key or the admin token
 
 
 class Settings(BaseSettings):
@@ -59,6 +61,11 @@ class Settings(BaseSettings):
     # Shared by the workers of one instance: reload turns, versions already hashed
     # (service/coordination.py). ``python -m service`` makes one when it runs several workers.
     runtime_dir: Path | None = None
+    # Access (service/auth.py, docs/operations.md "Security"): keys for /v1 (and /metrics unless
+    # metrics_open), a token for /admin (the admin routes are off without one).
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    metrics_open: bool = False
+    admin_token: SecretStr | None = None
     log_level: str = "INFO"
     access_log: bool = True  # a JSON line per request (~0.1 ms of CPU each); metrics stay on
 
@@ -70,6 +77,25 @@ class Settings(BaseSettings):
             raise ValueError("give at least one interaction, e.g. 'view' or 'view,cart'")
         parsed = [n if isinstance(n, Interaction) else Interaction.parse(str(n)) for n in names]
         return tuple(dict.fromkeys(parsed))
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: object) -> tuple[str, ...]:
+        keys = value.split(",") if isinstance(value, str) else value
+        if not isinstance(keys, list | tuple):
+            raise ValueError("give comma-separated keys")
+        found = tuple(k.strip() if isinstance(k, str) else k for k in keys)
+        return tuple(k for k in found if k)
+
+    @field_validator("api_keys", "admin_token")
+    @classmethod
+    def _long_enough(cls, value: object) -> object:
+        secrets = value if isinstance(value, tuple) else () if value is None else (value,)
+        for secret in secrets:
+            text = secret.get_secret_value()
+            if len(text) < MIN_SECRET or any(c in text for c in " \t\r\n"):
+                raise ValueError(f"each key or token needs {MIN_SECRET}+ characters, no spaces")
+        return value
 
     @field_validator("live_indexes")
     @classmethod
@@ -95,6 +121,10 @@ class Settings(BaseSettings):
         if self.live_indexes == "all":
             return None
         return () if self.live_indexes == "none" else tuple(self.live_indexes.split(","))
+
+    @property
+    def api_key_values(self) -> tuple[str, ...]:
+        return tuple(k.get_secret_value() for k in self.api_keys)
 
     @property
     def redis_timeout_seconds(self) -> float:

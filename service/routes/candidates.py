@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import metrics, retrieval
+from service.auth import UNAUTHORIZED, ApiKey
 from service.deps import ModelDep, SettingsDep, StoreDep, check_k
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
@@ -23,7 +24,7 @@ from service.model import Model
 from service.schemas import CandidatesOut
 from service.settings import Settings
 
-router = APIRouter(tags=["candidates"])
+router = APIRouter(tags=["candidates"], dependencies=[ApiKey], responses=UNAUTHORIZED)
 log = logging.getLogger("service.candidates")
 
 TITLES = {

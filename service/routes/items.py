@@ -9,12 +9,13 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import entities, metrics, retrieval
+from service.auth import UNAUTHORIZED, ApiKey
 from service.deps import ModelDep, SettingsDep, check_k
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import InteractionName, NeighborsOut, TargetName
 
-router = APIRouter(tags=["items"])
+router = APIRouter(tags=["items"], dependencies=[ApiKey], responses=UNAUTHORIZED)
 
 
 @router.get(

@@ -1,14 +1,14 @@
-"""Health, readiness, metrics and the reload trigger."""
+"""Health, readiness and metrics."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from service import metrics
+from service.auth import UNAUTHORIZED, MetricsKey
 from service.deps import RegistryDep, StoreDep
-from service.schemas import Ready, ReloadOut
+from service.schemas import Ready
 
 router = APIRouter(tags=["operations"])
 
@@ -38,15 +38,16 @@ async def readyz(registry: RegistryDep, store: StoreDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if model is not None else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    dependencies=[MetricsKey],
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "The Prometheus text format."},
+        **UNAUTHORIZED,
+    },
+)
 def prometheus() -> Response:
     """Prometheus exposition of every metric."""
     payload, content_type = metrics.render()
     return Response(payload, media_type=content_type)
-
-
-@router.post("/admin/reload", response_model=ReloadOut)
-async def reload(registry: RegistryDep) -> ReloadOut:
-    """Check CURRENT now and load a new version if there is one (also retries a refused one)."""
-    result = await run_in_threadpool(registry.reload, True)
-    return ReloadOut(result=result.result, model_version=result.version, detail=result.detail)

@@ -91,12 +91,21 @@ def artifacts_dir(trained: Trained, tmp_path: Path) -> Path:
     return trained.copy_to(tmp_path / "artifacts")
 
 
-def make_client(artifacts_dir: Path, redis_url: str, **settings: object) -> TestClient:
-    values = {"artifacts_dir": artifacts_dir, "redis_url": redis_url}
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+def make_client(
+    artifacts_dir: Path, redis_url: str, headers: dict[str, str] | None = None, **settings: object
+) -> TestClient:
+    """A client of the app with ``settings``; it sends the admin token unless ``headers`` says
+    otherwise (test_auth.py)."""
+    values = {"artifacts_dir": artifacts_dir, "redis_url": redis_url, "admin_token": ADMIN_TOKEN}
     # a generous Redis timeout: a CI machine busy training in the other test worker must not
     # turn a plain test's answer into a degraded one (test_degraded.py sets a short one)
     values |= {"reload_interval_seconds": 0, "redis_timeout_ms": 1000} | settings
-    return TestClient(create_app(Settings.model_validate(values)))
+    if headers is None:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    return TestClient(create_app(Settings.model_validate(values)), headers=headers)
 
 
 @pytest.fixture
