@@ -14,7 +14,7 @@ import uvicorn
 
 from service.protocol import GuardedHttpTools
 from service.settings import Settings
-from service.workers import ReusePortMultiprocess, reuse_port_sockets
+from service.workers import ReusePortMultiprocess
 
 
 def main() -> None:
@@ -50,8 +50,7 @@ def main() -> None:
     if args.workers == 1:
         uvicorn.Server(config).run()
         return
-    sockets = reuse_port_sockets(args.host, args.port, args.workers, config.backlog)
-    ReusePortMultiprocess(config, sockets).run()
+    ReusePortMultiprocess(config, args.workers).run()
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ttl_seconds=settings.history_ttl_seconds,
         )
         await store.open_connections(settings.redis_warm_connections)
+        await run_in_threadpool(registry.wait_while_peers_serve)
         app.state.settings, app.state.registry, app.state.store = settings, registry, store
         yield
         registry.stop()

@@ -12,6 +12,10 @@ better done together, through files in a runtime folder private to the instance
   Versions are immutable and the record lives only as long as the instance, so a match means
   the same bytes unless they were rewritten in place with their mtime forged.
 
+* **Who serves what.** Each worker records the version it serves (``serving-<pid>``). A worker
+  that cannot load any model while a live peer serves one waits for a model without listening
+  (``service/app.py``), so it takes no share of the instance's traffic instead of answering 503.
+
 Without a runtime folder (one worker, tests) every load hashes everything and nothing waits.
 """
 
@@ -27,6 +31,7 @@ from pathlib import Path
 from contracts import artifacts
 
 LOCK = "reload.lock"
+SERVING = "serving-"
 
 
 class ReloadCoordinator:
@@ -69,9 +74,43 @@ class ReloadCoordinator:
         partial.write_text(json.dumps(_fingerprint(version_dir)), encoding="utf-8")
         partial.replace(record)
 
+    def record_serving(self, version: str) -> None:
+        """Record that this worker serves ``version`` (atomic write)."""
+        if self.runtime_dir is None:
+            return
+        record = self.runtime_dir / f"{SERVING}{os.getpid()}"
+        partial = record.with_suffix(".tmp")
+        partial.write_text(version, encoding="utf-8")
+        partial.replace(record)
+
+    def peers_serving(self) -> dict[int, str]:
+        """The versions other live workers of this instance serve, by process id."""
+        if self.runtime_dir is None:
+            return {}
+        found = {}
+        for record in self.runtime_dir.glob(f"{SERVING}*"):
+            pid = record.name.removeprefix(SERVING)
+            if not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid)):
+                continue
+            try:
+                found[int(pid)] = record.read_text(encoding="utf-8")
+            except OSError:
+                continue
+        return found
+
     def _record(self, version_dir: Path) -> Path:
         assert self.runtime_dir is not None
         return self.runtime_dir / f"verified-{version_dir.name}.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fingerprint(version_dir: Path) -> dict[str, list[int]]:

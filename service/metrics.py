@@ -3,7 +3,7 @@
 With several uvicorn workers, ``PROMETHEUS_MULTIPROC_DIR`` must be set (``python -m service``
 does it) so that ``/metrics`` aggregates every worker; with one worker the default registry is
 used. The model version is an info-style gauge (``ic_model_info{version=…} 1``) so that it works
-in both modes.
+in both modes; the series of versions no longer served are left out (``render``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -22,6 +23,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 FAST = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -99,10 +102,30 @@ def ann_timer(index: str) -> AbstractContextManager[None]:
     return timed(ANN_SECONDS, index)
 
 
+CURRENT_ONLY = ("ic_model_info", "ic_index_items")
+"""Gauges of the served version: a sample at 0 is a version (or index) no longer served."""
+
+
+class _ServedOnly(Collector):
+    """``source``'s metrics without the 0-valued samples of ``CURRENT_ONLY``."""
+
+    def __init__(self, source: CollectorRegistry) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.source.collect():
+            if family.name in CURRENT_ONLY:
+                family.samples = [s for s in family.samples if s.value != 0]
+            yield family
+
+
 def render() -> tuple[bytes, str]:
-    """The exposition text of every metric (of all workers in multiprocess mode)."""
+    """The exposition text of every metric (of all live workers in multiprocess mode: a dead
+    worker's gauges are dropped by the supervisor, service/workers.py)."""
+    source = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        source = CollectorRegistry()
+        multiprocess.MultiProcessCollector(source)
+    shown = CollectorRegistry(auto_describe=False)
+    shown.register(_ServedOnly(source))
+    return generate_latest(shown), CONTENT_TYPE_LATEST

@@ -83,15 +83,37 @@ class ModelRegistry:
                 model = self._load(wanted)
             except ModelLoadError as exc:
                 return self._fail(wanted, served, str(exc))
-            self._model = model
+            previous, self._model = self._model, model
             self._refused.pop(wanted, None)
-            _publish_metrics(model)
+            self.coordinator.record_serving(wanted)
+            _publish_metrics(model, previous)
             metrics.RELOADS.labels("loaded").inc()
             log.info(
                 "serving model version",
                 extra={"version": wanted, "previous": served, "seconds": model.load_seconds},
             )
             return ReloadResult("loaded", wanted)
+
+    def wait_while_peers_serve(self, longest_pause: float = 60.0) -> None:
+        """With no model loaded while a live peer of this instance serves one, retry (forced,
+        pausing 1 s, 2 s, … up to ``longest_pause``) until a model loads or no peer serves any.
+
+        The app calls this before its server listens (service/workers.py): a worker that cannot
+        load the version its peers serve — artifacts unreadable for it just then — takes no
+        share of the traffic instead of answering 503 for it. Alone, it returns at once: a
+        worker with no model and no serving peer listens and reports not ready, as a fresh
+        instance does before the first version is published.
+        """
+        pause = 1.0
+        while self._model is None and (peers := self.coordinator.peers_serving()):
+            log.warning(
+                "no model loaded while peers serve one: not listening until a version loads",
+                extra={"peers": sorted(set(peers.values())), "retry_seconds": pause},
+            )
+            if self._stop.wait(pause):
+                return
+            self.reload(force=True)
+            pause = min(pause * 2, longest_pause)
 
     def _load(self, version: str) -> Model:
         """Load ``version`` in this instance's reload turn, hashing it unless a peer just did."""
@@ -133,11 +155,18 @@ class ModelRegistry:
         return ReloadResult("refused", served, reason)
 
 
-def _publish_metrics(model: Model) -> None:
-    metrics.MODEL_INFO.clear()
+def _publish_metrics(model: Model, previous: Model | None) -> None:
+    """The served version's gauges. The previous version's series are set to 0 rather than
+    removed (a worker's multiprocess file cannot forget a label); ``metrics.render`` leaves
+    them out."""
+    if previous is not None:
+        metrics.MODEL_INFO.labels(previous.version).set(0)
+        for name in previous.index_sizes():
+            metrics.INDEX_SIZE.labels(name).set(0)
+    metrics.MODEL_INFO.clear()  # this process's labels (one process: the whole story)
+    metrics.INDEX_SIZE.clear()
     metrics.MODEL_INFO.labels(model.version).set(1)
     metrics.MODEL_CREATED.set(model.manifest.created_at.timestamp())
     metrics.MODEL_LOAD_SECONDS.set(model.load_seconds)
-    metrics.INDEX_SIZE.clear()  # a version (or LIVE_INDEXES) may have fewer indexes
     for name, size in model.index_sizes().items():
         metrics.INDEX_SIZE.labels(name).set(size)

@@ -54,8 +54,10 @@ def running_service(
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=variables, stdout=out, stderr=subprocess.STDOUT)
     try:
-        expected = workers if workers > 1 else 0
-        wait_until(lambda: ready(port) and len(worker_pids(proc.pid)) == expected, 120)
+        if workers == 1:
+            wait_until(lambda: ready(port), 120)
+        else:
+            wait_until(lambda: len(listening_workers(proc.pid, port)) == workers, 120)
         yield Running(port, proc.pid, log)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -89,6 +91,38 @@ def worker_pids(master: int) -> list[int]:
             continue
         if f"\nPPid:\t{master}\n" in text and "resource_tracker" not in _cmdline(status):
             found.append(int(status.parent.name))
+    return found
+
+
+def listening_workers(master: int, port: int) -> list[int]:
+    """The workers of ``master`` that listen on ``port`` (a worker listens once it can answer)."""
+    return [pid for pid in worker_pids(master) if socket_inodes(pid, port, LISTEN)]
+
+
+LISTEN, ESTABLISHED = "0A", "01"
+
+
+def socket_inodes(pid: int, port: int, state: str) -> dict[str, int]:
+    """inode → remote port of ``pid``'s TCP sockets on local ``port`` in ``state``."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        table = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return {}
+    owned = set()
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            owned.add(target[8:-1])
+    found = {}
+    for line in table:
+        fields = line.split()
+        local, remote, st, inode = fields[1], fields[2], fields[3], fields[9]
+        if st == state and int(local.split(":")[1], 16) == port and inode in owned:
+            found[inode] = int(remote.split(":")[1], 16)
     return found
 
 

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from running import Running, running_service
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import history_key
 
 from app_fixtures import make_client, problems
+from running import Running, running_service
 
 EVENT = b'{"user_id": "u", "item_id": "i", "interaction": "view", "timestamp": %s}'
 

@@ -1,12 +1,14 @@
 """``python -m service --workers 2`` as deployed: connections spread over both workers, each on
-its own SO_REUSEPORT socket (service/workers.py), a killed worker is replaced on its socket, and
-the whole contract holds end to end: events in, explained candidates out, a new version
-published and served by both workers without a failed request."""
+its own SO_REUSEPORT socket (service/workers.py), a killed worker is replaced, a worker that
+cannot load a model takes no traffic while its peer serves, metrics stay true across reloads
+and worker deaths, and the whole contract holds end to end: events in, explained candidates
+out, a new version published and served by both workers without a failed request."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -18,12 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from running import ready, running_service, wait_until
-from running import worker_pids as workers
 
+from contracts import artifacts
 from contracts.interactions import Interaction
 
 from app_fixtures import items_with
+from running import (
+    ESTABLISHED,
+    listening_workers,
+    ready,
+    running_service,
+    socket_inodes,
+    wait_until,
+)
+from running import worker_pids as workers
 
 CONNECTIONS = 64
 
@@ -48,21 +58,7 @@ def open_connections(port: int, n: int) -> list[socket.socket]:
 
 def peer_ports_of(pid: int, port: int) -> set[int]:
     """Remote ports of the established connections to ``port`` that ``pid`` holds."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    peers = set()
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
-        if state == "01" and int(local.split(":")[1], 16) == port and inode in inodes:
-            peers.add(int(remote.split(":")[1], 16))
-    return peers
+    return set(socket_inodes(pid, port, ESTABLISHED).values())
 
 
 def test_keep_alive_connections_spread_over_both_workers(service):
@@ -77,7 +73,7 @@ def test_keep_alive_connections_spread_over_both_workers(service):
             conn.close()
 
 
-def test_a_killed_worker_is_replaced_on_its_own_socket(service):
+def test_a_killed_worker_is_replaced_and_new_connections_reach_live_workers(service):
     port, master = service
     victim = workers(master)[0]
     # Frozen first, the victim leaves the supervisor's health ping unanswered; killed then, it
@@ -87,7 +83,7 @@ def test_a_killed_worker_is_replaced_on_its_own_socket(service):
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: victim not in workers(master) and len(workers(master)) == 2, 120)
     wait_until(lambda: ready(port), 120)
-    # were the dead worker's socket left without a worker, about half of these would hang
+    # were the dead worker's socket left listening without a worker, about half would hang
     conns = open_connections(port, CONNECTIONS)
     for conn in conns:
         conn.close()
@@ -147,3 +143,49 @@ def test_events_in_candidates_out_and_a_new_version_served_without_a_failure(
             t.join()
     assert {code for code, _ in outcomes} == {200}
     assert {v for _, v in outcomes} == {trained.version, new}
+
+
+def model_info(port: int) -> dict[int, tuple[str, float]]:
+    """pid → (version, value) of every ic_model_info sample /metrics shows."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    found = {}
+    for labels, value in re.findall(r"^ic_model_info\{([^}]*)\} (\S+)$", text, re.M):
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        assert int(fields["pid"]) not in found, f"two versions for one worker:\n{text}"
+        found[int(fields["pid"])] = (fields["version"], float(value))
+    return found
+
+
+def test_metrics_stay_true_across_two_reloads_and_a_worker_death(service, trained, artifacts_dir):
+    port, master = service
+
+    def only(version: str) -> bool:
+        return model_info(port) == dict.fromkeys(workers(master), (version, 1.0))
+
+    for seed in (2, 3):
+        version = trained.publish_another(artifacts_dir, seed=seed)
+        wait_until(lambda v=version: only(v), 180)
+    victim = workers(master)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: len(listening_workers(master, port)) == 2, 120)
+    assert victim not in workers(master)
+    wait_until(lambda: only(version), 60)  # the replacement's series, and none of the victim's
+
+
+def test_a_worker_that_cannot_load_takes_no_traffic_while_its_peer_serves(
+    service, artifacts_dir, trained, tmp_path
+):
+    port, master = service
+    folder = artifacts.version_dir(artifacts_dir, trained.version)
+    hidden = folder.with_name(folder.name + ".away")
+    folder.rename(hidden)  # unreadable for a worker that starts now; the peer has it mapped
+    victim = workers(master)[0]
+    os.kill(victim, signal.SIGKILL)
+    log = tmp_path / "service.log"
+    wait_until(lambda: "not listening until a version loads" in log.read_text(), 120)
+    assert len(workers(master)) == 2 and len(listening_workers(master, port)) == 1
+    answers = [call(port, "GET", "/v1/users/u/candidates?k=5")[0] for _ in range(40)]
+    assert answers == [200] * 40
+    hidden.rename(folder)
+    wait_until(lambda: len(listening_workers(master, port)) == 2, 120)
