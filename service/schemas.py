@@ -148,7 +148,8 @@ def _unix_seconds(value: object) -> float:
             when = None
         if when is None:
             raise ValueError("expected an ISO-8601 date-time such as 2026-01-31T12:00:00Z")
-        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+        # the first hours of 1970 with a positive offset are before the epoch: its start
+        seconds = max((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp(), 0.0)
     else:
         seconds = float(value)
     if not math.isfinite(seconds) or not 0 <= seconds <= MAX_UNIX_SECONDS:
@@ -159,6 +160,7 @@ def _unix_seconds(value: object) -> float:
 
 
 MAX_UNIX_SECONDS = 1e11  # the year 5138: a larger value is a timestamp in milliseconds
+YEARS_1970_TO_4999 = r"^(19[7-9][0-9]|[2-4][0-9]{3})-"
 Timestamp = Annotated[
     float,
     PlainValidator(_unix_seconds),
@@ -166,9 +168,10 @@ Timestamp = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": 0, "maximum": MAX_UNIX_SECONDS},
-                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date-time", "pattern": YEARS_1970_TO_4999},
             ],
-            "description": "Unix seconds, or an ISO-8601 date-time (UTC unless it has an offset).",
+            "description": "Unix seconds, or an ISO-8601 date-time of the years 1970 to 4999 "
+            "(UTC unless it has an offset).",
         }
     ),
 ]
