@@ -40,6 +40,10 @@ async def get_model(registry: Annotated[ModelRegistry, Depends(get_registry)]) -
     return model
 
 
+NO_MODEL: dict[int | str, dict[str, object]] = {503: {"description": "No model is loaded yet."}}
+"""The answer of every route that needs a model, before the first version is loaded."""
+
+
 def check_k(settings: Settings, k: int) -> None:
     """422 when a request asks for more than ``K_MAX`` results: one message for every route."""
     if k > settings.k_max:

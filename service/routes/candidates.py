@@ -16,7 +16,7 @@ from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import metrics, retrieval
 from service.auth import UNAUTHORIZED, ApiKey
-from service.deps import ModelDep, SettingsDep, StoreDep, check_k
+from service.deps import NO_MODEL, ModelDep, SettingsDep, StoreDep, check_k
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.history import HistoryStore, HistoryUnavailable, UserHistory
@@ -24,7 +24,7 @@ from service.model import Model
 from service.schemas import CandidatesOut
 from service.settings import Settings
 
-router = APIRouter(tags=["candidates"], dependencies=[ApiKey], responses=UNAUTHORIZED)
+router = APIRouter(tags=["candidates"], dependencies=[ApiKey], responses=UNAUTHORIZED | NO_MODEL)
 log = logging.getLogger("service.candidates")
 
 TITLES = {
