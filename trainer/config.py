@@ -265,16 +265,26 @@ class ColdConfig(_Section):
     vector: ColdVector = "category_token"
 
 
+POPULAR_WEIGHTS = {"view": 1.0, "favorite": 2.0, "cart": 3.0, "purchase": 5.0}
+
+
 class PopularConfig(_Section):
     """The cold-start fallback: popular items overall and per category."""
 
     top_overall: int = Field(500, ge=1)
     # Deep enough to backfill a whole module of the evaluated K = 200 from one category.
     top_per_category: int = Field(200, ge=1)
-    # A purchase says more than a view; score = sum of these weights over training events.
-    weights: dict[str, float] = Field(
-        default_factory=lambda: {"view": 1.0, "favorite": 2.0, "cart": 3.0, "purchase": 5.0}
-    )
+    # A purchase says more than a view; score = sum of these weights over training events. A
+    # partial table changes only the interactions it names.
+    weights: dict[str, float] = Field(default_factory=lambda: dict(POPULAR_WEIGHTS))
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: dict[str, Any]) -> dict[str, float]:
+        parsed = {Interaction.parse(k).label: float(v) for k, v in value.items()}
+        if any(not 0 <= v < float("inf") for v in parsed.values()):
+            raise ValueError("popular weights must be finite and >= 0")
+        return POPULAR_WEIGHTS | parsed
 
 
 class AutoConfig(_Section):

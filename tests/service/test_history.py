@@ -324,23 +324,21 @@ def test_ping_is_true_while_redis_answers(with_store: Run) -> None:
     assert with_store(lambda s: s.ping()) is True
 
 
-def test_a_paused_redis_makes_read_fail_fast(with_store: Run, redis_server: Any) -> None:
-    async def scenario(store: HistoryStore) -> float:
+def test_a_paused_redis_makes_read_give_up_at_the_timeout(
+    with_store: Run, redis_server: Any
+) -> None:
+    async def scenario(store: HistoryStore) -> None:
         await store.read("u1")
         redis_server.pause()
-        started = time.monotonic()
         with pytest.raises(HistoryUnavailable, match=r"did not answer .* within 250 ms"):
-            await store.read("u1")
-        return time.monotonic() - started
+            await store.read("u1")  # the store's own timeout ended the wait, nothing else
 
-    assert with_store(scenario, timeout_seconds=FAST) < 1.0
+    with_store(scenario, timeout_seconds=FAST)
 
 
 def test_a_paused_redis_makes_ping_false(with_store: Run, redis_server: Any) -> None:
     redis_server.pause()
-    started = time.monotonic()
     assert with_store(lambda s: s.ping(), timeout_seconds=0.05) is False  # the service default
-    assert time.monotonic() - started < 1.0
 
 
 def test_reads_work_again_once_redis_resumes(with_store: Run, redis_server: Any) -> None:
@@ -355,17 +353,15 @@ def test_reads_work_again_once_redis_resumes(with_store: Run, redis_server: Any)
     assert with_store(scenario, timeout_seconds=FAST).views == ["a"]
 
 
-def test_a_killed_redis_makes_read_fail_fast(with_store: Run, redis_server: Any) -> None:
-    async def scenario(store: HistoryStore) -> float:
+def test_a_killed_redis_makes_read_fail_as_unreachable(with_store: Run, redis_server: Any) -> None:
+    async def scenario(store: HistoryStore) -> None:
         await store.read("u1")
         redis_server.kill()
-        started = time.monotonic()
-        with pytest.raises(HistoryUnavailable, match="unreachable"):
+        with pytest.raises(HistoryUnavailable, match="unreachable"):  # refused, not timed out
             await store.read("u1")
         assert await store.ping() is False
-        return time.monotonic() - started
 
-    assert with_store(scenario, timeout_seconds=FAST) < 1.0
+    with_store(scenario, timeout_seconds=FAST)
 
 
 def test_the_store_recovers_after_a_restart(with_store: Run, redis_server: Any) -> None:

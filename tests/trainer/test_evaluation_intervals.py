@@ -14,7 +14,7 @@ from contracts.interactions import Interaction
 from trainer.evaluation.generators import Candidates
 from trainer.evaluation.intervals import Bootstrap, percentile_interval
 from trainer.evaluation.metrics import Coverage, HitRates, PairHits, build_test_pairs, hit_rates
-from trainer.evaluation.results import GensimCheck, ModelResult
+from trainer.evaluation.results import GensimCheck, ModelResult, paired_differences
 from trainer.sessions import Sessions
 
 K = 200
@@ -171,3 +171,28 @@ def test_model_results_write_their_intervals_in_metrics_json():
     entry = ModelResult(rate, rate, Coverage(1.0, 1.0), 0.0).to_json()
     assert entry["hit_rate_ci"] == {"purchase": {"10": [0.5, 0.5], "200": [0.5, 0.5]}}
     assert entry["hit_rate_seen_ci"] == entry["hit_rate_ci"]
+
+
+def model(values: np.ndarray, boot: Bootstrap) -> ModelResult:
+    r = rates(values, boot)
+    return ModelResult(r, r, Coverage(1.0, 1.0), 0.0)
+
+
+def test_a_small_gain_on_every_pair_is_significant_against_the_baseline_when_paired():
+    boot = Bootstrap.draw(800)
+    base = np.random.default_rng(9).uniform(0.2, 0.8, 800)
+    models = {"no-interaction": model(base, boot), "view-interaction": model(base + 0.01, boot)}
+    own = models["view-interaction"].hit.interval["purchase"][K]
+    assert own[0] < base.mean() < own[1]  # side by side, the intervals overlap
+    d = paired_differences(models)["view-interaction"]["purchase"][K]
+    assert d.difference == pytest.approx(0.01) and d.ci == pytest.approx((0.01, 0.01), abs=1e-6)
+    assert d.significant
+
+
+def test_a_model_equal_to_the_baseline_differs_by_nothing():
+    boot = Bootstrap.draw(300)
+    base = bernoulli(300, 0.3, seed=10)
+    models = {"no-interaction": model(base, boot), "popular": model(base.copy(), boot)}
+    d = paired_differences(models)["popular"]["purchase"][K]
+    assert d.ci == (0.0, 0.0) and not d.significant
+    assert paired_differences({"popular": models["popular"]}) == {}  # no baseline, no table

@@ -18,6 +18,8 @@ its shape is a contract::
      "interaction_matrix": {"<X>": {"<Y>": {"hit_rate": ..., "pairs": ...}}},
      "best_target": {"<X>": "<Y>"},  "dims": {"<d>": {"<model>": {...}}},
      "ablations": {"<variant>": {"<model>": {...}}}, "gensim_check": {...} | null,
+     "versus_no_interaction": {"<model>": {"<target>": {"<K>": {"difference": f,
+                                                               "ci": [lo, hi]}}}},
      "timings": {...}}
 
 Targets are ``view``, ``cart``, ``purchase``; K are strings of integers; Y ``any`` means all
@@ -27,6 +29,8 @@ rows the loader skipped, per reason; ``first_lines`` are the line (Parquet: row)
 that reason among the file's first bad rows (``trainer.events.MAX_EXAMPLES`` in all), so a
 rare late reason may list none. ``gensim_check`` is ``{"target", "k", "runs", "pairs",
 "ours", "gensim", "difference", "difference_ci": [lo, hi], "relative_gap", "passes"}``.
+``versus_no_interaction`` is each model's hit rate minus no-interaction's, with its 95 % paired
+bootstrap interval (``Difference``): the test behind Table 1.
 """
 
 from __future__ import annotations
@@ -46,6 +50,49 @@ from trainer.events import LoadReport
 
 SERVICE_K = 100  # the service's default k: the K at which best_target is chosen
 GENSIM_TARGET = "purchase"
+BASELINE = "no-interaction"  # the paper's reference in Table 1
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A model's hit rate minus the baseline's on the same test pairs, with the 95 % paired
+    bootstrap interval of that difference (both scored on the same resamples). Paired, it is
+    much narrower than the two models' own intervals side by side: what varies from one test
+    day to another moves both models alike."""
+
+    difference: float
+    ci: tuple[float, float]
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes 0."""
+        return self.ci[0] > 0 or self.ci[1] < 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"difference": round(self.difference, 6), "ci": [round(b, 6) for b in self.ci]}
+
+
+def paired_differences(
+    models: dict[str, ModelResult], baseline: str = BASELINE
+) -> dict[str, dict[str, dict[int, Difference]]]:
+    """model → target → K → its Difference to ``baseline`` (every model scored on the same
+    test pairs with intervals; none without the baseline or without resamples)."""
+    base = models.get(baseline)
+    if base is None or not base.hit.resampled:
+        return {}
+    found: dict[str, dict[str, dict[int, Difference]]] = {}
+    for name, result in models.items():
+        if name == baseline or not result.hit.resampled:
+            continue
+        found[name] = {}
+        for target, by_k in result.hit.hit_rate.items():
+            found[name][target] = {}
+            for k, rate in by_k.items():
+                on = result.hit.on_resamples(target, k) - base.hit.on_resamples(target, k)
+                lo, hi = percentile_interval(on[:, None])[:, 0]
+                difference = rate - base.hit.hit_rate[target][k]
+                found[name][target][k] = Difference(difference, (float(lo), float(hi)))
+    return found
 
 
 @dataclass(frozen=True)
@@ -206,6 +253,12 @@ class Evaluation:
                 for variant, models in self.ablations.items()
             },
             "gensim_check": None if self.gensim_check is None else self.gensim_check.to_json(),
+            "versus_no_interaction": {
+                name: {
+                    t: {str(k): d.to_json() for k, d in by_k.items()} for t, by_k in by_t.items()
+                }
+                for name, by_t in paired_differences(self.models).items()
+            },
             "settings": self.settings,
             "config": self.config.model_dump(mode="json"),
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
