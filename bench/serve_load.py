@@ -818,17 +818,11 @@ async def _ceiling_loop(
 
 
 def core(model: Any, settings: Any, history: Any, timer: Any = None) -> list[Any]:
-    """Both modules, exactly as service/routes/candidates.py computes them."""
-    from service import metrics, retrieval
+    """Both modules, by the service's own core (``service.candidates.answer``)."""
+    from service import metrics
+    from service.candidates import answer
 
-    blocked = [*history.purchases, *history.views, *history.carts]
-    return [
-        retrieval.module(model, seeds, interaction, targets, K, blocked, timer or metrics.ann_timer)
-        for seeds, interaction, targets in (
-            (history.views, Interaction.VIEW, settings.viewed_targets),
-            (history.carts, Interaction.CART, settings.carted_targets),
-        )
-    ]
+    return answer(model, settings, history, K, timer=timer or metrics.ann_timer).modules
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -849,7 +843,9 @@ async def stages(
     """
     from contextlib import contextmanager
 
-    from service.routes.candidates import TITLES, _answer
+    from service.candidates import answer
+    from service.fastjson import FastJSONResponse
+    from service.routes.candidates import body
 
     times: dict[str, list[float]] = {}
     lookups: Counter[str] = Counter()
@@ -869,32 +865,19 @@ async def stages(
         history = await store.read(f"u{rng.randrange(users)}", 4, settings.history_length)
         t1 = time.perf_counter()
         lookups.clear()
-        results = core(model, settings, history, timer)
+        found = answer(model, settings, history, K, timer=timer)
         t2 = time.perf_counter()
-        modules = [
-            {
-                "name": name,
-                "title": TITLES[name],
-                "seed_interaction": seed.label,
-                "target_interactions": [seed.label],
-                "seeds": r.seeds,
-                "unknown_seeds": r.unknown_seeds,
-                "candidates": r.candidates,
-            }
-            for name, seed, r in zip(
-                ("viewed", "carted"), (Interaction.VIEW, Interaction.CART), results, strict=True
-            )
-        ]
+        shaped = body("u", found)
         t3 = time.perf_counter()
-        _answer(model, "u", modules, degraded=False)
+        FastJSONResponse(shaped)
         t4 = time.perf_counter()
         add("redis read", t1 - t0)
         for name in names:
             label = name if name.startswith("table") else f"knn_query {name} (seeds batched)"
             add(label, lookups[name])
         add("rank + fair merge (both modules)", (t2 - t1) - sum(lookups.values()))
-        add("module dicts", t3 - t2)
-        add("answer rendering (route's _answer)", t4 - t3)
+        add("module dicts (the route's body)", t3 - t2)
+        add("answer rendering (JSON)", t4 - t3)
         add("total", t4 - t0)
     return {stage: _stats(v) for stage, v in times.items() if any(v)}
 

@@ -159,8 +159,8 @@ class HnswSearch:
 
     A loaded index is read-only: this class never adds, updates or deletes items, so many
     threads may query one instance (hnswlib releases the GIL while searching). A query's
-    effective ``ef`` is ``max(ef_search, k)``; raising it for a large ``k`` persists until
-    ``set_ef`` (ef only grows under concurrent queries, which keeps results complete).
+    effective ``ef`` is ``max(ef_search, k)``, hnswlib's own rule: this class never changes
+    the index's ``ef`` for a query, only ``set_ef`` does.
     Queries that hnswlib cannot answer in full are answered exactly instead (see ``exact``).
     """
 

@@ -22,7 +22,8 @@ def fair_merge(
     """The merge rule on each seed's ranked (rows, scores), best first.
 
     Returns the picks in answer order as (seed index, position in that seed's list). Rows
-    below 0 (a table's padding) and ``blocked`` rows are never picked.
+    below 0 (a table's padding) and ``blocked`` rows are never picked. The one entry to the
+    kernel: ``retrieval`` calls it for every module, the tests for the rule.
     """
     lengths = np.array([len(rows) for rows, _ in lists], dtype=np.int64)
     if not lengths.sum():
@@ -30,7 +31,7 @@ def fair_merge(
     rows = np.concatenate([np.asarray(rows, np.int64) for rows, _ in lists])
     scores = np.concatenate([np.asarray(scores, np.float32) for _, scores in lists])
     seeds = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
-    picks = merge_picks(rows, scores, seeds, np.fromiter(blocked, np.int64), k)
+    picks = _merge_picks(rows, scores, seeds, np.fromiter(blocked, np.int64), k)
     starts = np.cumsum(lengths) - lengths
     return seeds[picks], picks - starts[seeds[picks]]
 
@@ -41,7 +42,7 @@ def warm() -> None:
 
 
 @njit(cache=True, nogil=True)
-def merge_picks(rows, scores, seeds, blocked, k):  # pragma: no cover - compiled
+def _merge_picks(rows, scores, seeds, blocked, k):  # pragma: no cover - compiled
     """Indices into the concatenated ``rows`` (grouped by ascending ``seeds``) of the picks."""
     n = len(rows)
     n_seeds = seeds[n - 1] + 1 if n else 0

@@ -40,7 +40,7 @@ import numpy as np
 
 from contracts.blend import BlendRule
 from contracts.interactions import Interaction
-from service.merge import merge_picks
+from service.merge import fair_merge
 from service.model import COLD, ITEM_INDEX, Model
 
 # A candidate's ``embedding``: what its seed was searched with (CandidateOut documents them).
@@ -267,23 +267,22 @@ def _in_turns(
 
 def _candidates(model: Model, ranked: list[_Ranked], k: int, blocked: set[int]) -> list[Candidate]:
     """The merged (service/merge.py), explained candidates of ``ranked`` seeds."""
-    lengths = [len(r.rows) for r in ranked]
-    if not sum(lengths):
-        return []
-    # one dtype per argument: the kernel is compiled once (merge.warm), for exactly these
-    all_rows = np.concatenate([r.rows for r in ranked]).astype(np.int64, copy=False)
-    all_scores = np.concatenate([r.scores for r in ranked]).astype(np.float32, copy=False)
-    seed_of = np.repeat(np.arange(len(ranked), dtype=np.int64), lengths)
-    picks = merge_picks(all_rows, all_scores, seed_of, np.fromiter(blocked, np.int64), k)
-    seeds = seed_of[picks]
-    label_starts = np.cumsum([0] + [len(r.labels) for r in ranked])[seeds]
-    rows = all_rows[picks].tolist()
-    scores = all_scores[picks].astype(np.float64).round(6)
-    targets = (np.concatenate([r.source for r in ranked])[picks] + label_starts).tolist()
+    seeds, positions = fair_merge([(r.rows, r.scores) for r in ranked], k, blocked)
+    rows = np.empty(len(seeds), np.int64)
+    scores = np.empty(len(seeds), np.float32)
+    targets = np.empty(len(seeds), np.int64)
+    label_start = 0
+    for s, r in enumerate(ranked):
+        at = seeds == s
+        rows[at], scores[at] = r.rows[positions[at]], r.scores[positions[at]]
+        targets[at] = r.source[positions[at]] + label_start
+        label_start += len(r.labels)
     labels = [label for r in ranked for label in r.labels]
     because = [r.because for r in ranked]
     embedding = [r.embedding for r in ranked]
-    ids, picked = model.item_ids, zip(rows, scores.tolist(), targets, seeds.tolist(), strict=True)
+    rounded = scores.astype(np.float64).round(6).tolist()
+    ids = model.item_ids
+    picked = zip(rows.tolist(), rounded, targets.tolist(), seeds.tolist(), strict=True)
     return [Candidate(ids[i], x, labels[t], embedding[s], because[s]) for i, x, t, s in picked]
 
 

@@ -1,7 +1,7 @@
 """Exact top-k search for the evaluation: BLAS scores, then a parallel selection in numba.
 
 ``contracts.search.ExactSearch`` is the project's reference brute force, and this class gives
-the same answers, ties ranked lower row first (``tests/trainer/test_evaluation_topk.py``
+the same answers, ties ranked lower row first (``tests/trainer/test_evaluation_generators.py``
 checks it against it). It exists because evaluation asks tens of thousands of queries against
 every model, several times over (matrix, dimension sweep, ablations), and
 ``np.argpartition`` over each whole score row is the bottleneck there. This selection reads

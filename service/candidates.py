@@ -1,0 +1,158 @@
+"""One user's candidates: the product's rules between the Redis history and the two modules.
+
+* **Seeds.** "Inspired by what you viewed": the user's last ``SEEDS_PER_MODULE`` distinct views,
+  searched in the ``VIEWED_TARGETS`` indexes; "…carted": the last carts, in ``CARTED_TARGETS``
+  (``retrieval.module`` finds, filters, merges and backfills each module).
+* **Never recommended:** the user's purchases, the caller's ``exclude``, and the seeds.
+* **Cold seeds.** History items the model does not know are looked up in the item-category
+  hash (one HMGET, only when there are such seeds and the version has category vectors), so
+  they can seed from their category's vector.
+* **Fallbacks.** No module found anything (a new user, a history of unknown items): the popular
+  items of the categories of the user's known items, then overall (``fallback: "popular"``).
+  Redis failed or was slow: popular items overall, ``degraded: true`` — an answer, not an error.
+
+``recommend`` does the I/O and ``answer`` the rest; the route (``service/routes/candidates.py``)
+only parses and shapes, and the serving benchmark's in-process ceiling calls these same two.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from contracts.interactions import Interaction
+from service import metrics, retrieval
+from service.history import HistoryStore, HistoryUnavailable, UserHistory
+from service.model import Model
+from service.retrieval import Candidate, QueryTimer
+from service.settings import Settings
+
+log = logging.getLogger("service.candidates")
+
+
+@dataclass(frozen=True)
+class Module:
+    """One module of an answer: which seeds, which targets, which candidates."""
+
+    name: Literal["viewed", "carted", "popular"]
+    seed_interaction: Interaction | None
+    targets: tuple[Interaction, ...]
+    seeds: list[str]
+    unknown_seeds: list[str]
+    candidates: list[Candidate]
+
+
+@dataclass(frozen=True)
+class Answer:
+    version: str  # the model version that answered
+    modules: list[Module]
+    fallback: Literal["popular"] | None
+    degraded: bool  # Redis was unavailable; the history was not read
+
+
+async def recommend(
+    model: Model,
+    store: HistoryStore,
+    settings: Settings,
+    user_id: str,
+    k: int,
+    exclude: Sequence[str] = (),
+) -> Answer:
+    """The user's two modules (or a fallback): one history read, one category read when needed."""
+    operation = "read"
+    try:
+        with metrics.timed(metrics.REDIS_SECONDS, operation):
+            history = await store.read(
+                user_id, seeds=settings.seeds_per_module, purchases=settings.history_length
+            )
+        operation = "categories"
+        categories = await cold_categories(store, model, history)
+    except HistoryUnavailable as exc:
+        return degraded(model, k, exclude, operation, exc)
+    return answer(model, settings, history, k, exclude, categories)
+
+
+def answer(
+    model: Model,
+    settings: Settings,
+    history: UserHistory,
+    k: int,
+    exclude: Sequence[str] = (),
+    categories: dict[str, str] | None = None,
+    timer: QueryTimer = metrics.ann_timer,
+) -> Answer:
+    """The answer for a history already read (no I/O): both modules, else the fallback."""
+    blocked = [*history.purchases, *exclude, *history.views, *history.carts]
+    cold = categories or {}
+    modules = [
+        _module(model, "viewed", history.views, Interaction.VIEW, settings.viewed_targets, k,
+                blocked, cold, timer),
+        _module(model, "carted", history.carts, Interaction.CART, settings.carted_targets, k,
+                blocked, cold, timer),
+    ]  # fmt: skip
+    metrics.UNKNOWN_SEEDS.inc(sum(len(m.unknown_seeds) for m in modules))
+    if not any(m.candidates for m in modules):
+        fallback = _popular(model, _categories(model, history), k, blocked, "cold_start")
+        return Answer(model.version, [fallback], "popular", degraded=False)
+    for m in modules:
+        metrics.CANDIDATES.labels(m.name).observe(len(m.candidates))
+    return Answer(model.version, modules, None, degraded=False)
+
+
+def degraded(
+    model: Model, k: int, exclude: Sequence[str], operation: str, exc: Exception
+) -> Answer:
+    """Redis failed during ``operation``: the overall popular items, ``degraded: true``."""
+    metrics.REDIS_ERRORS.labels(operation).inc()
+    metrics.DEGRADED.inc()
+    log.warning(
+        "history unavailable, serving popular", extra={"operation": operation, "reason": str(exc)}
+    )
+    return Answer(model.version, [_popular(model, [], k, exclude, "redis")], "popular", True)
+
+
+async def cold_categories(
+    store: HistoryStore, model: Model, history: UserHistory
+) -> dict[str, str]:
+    """The categories of the seeds the model does not know: one HMGET, only when there are
+    such seeds and the version has category vectors for cold items."""
+    unknown = [s for s in (*history.views, *history.carts) if s not in model.item_row]
+    if not unknown or not model.cold_row:
+        return {}
+    with metrics.timed(metrics.REDIS_SECONDS, "categories"):
+        return await store.categories(list(dict.fromkeys(unknown)))
+
+
+def _module(
+    model: Model,
+    name: Literal["viewed", "carted"],
+    seeds: list[str],
+    interaction: Interaction,
+    targets: tuple[Interaction, ...],
+    k: int,
+    blocked: list[str],
+    categories: dict[str, str],
+    timer: QueryTimer,
+) -> Module:
+    found = retrieval.module(model, seeds, interaction, targets, k, blocked, timer, categories)
+    for reason, count in found.backfilled.items():
+        metrics.BACKFILLED.labels(name, reason).inc(count)
+    return Module(name, interaction, targets, found.seeds, found.unknown_seeds, found.candidates)
+
+
+def _popular(
+    model: Model, categories: list[str], k: int, blocked: Sequence[str], why: str
+) -> Module:
+    metrics.FALLBACKS.labels(why).inc()
+    found = retrieval.popular(model, categories, k, blocked)
+    metrics.CANDIDATES.labels("popular").observe(len(found))
+    return Module("popular", None, (), [], [], found)
+
+
+def _categories(model: Model, history: UserHistory) -> list[str]:
+    """Categories of the user's known history items, most recent interaction kind first."""
+    items = [*history.carts, *history.views, *history.favorites, *history.purchases]
+    rows = [model.item_row[i] for i in items if i in model.item_row]
+    return [c for c in dict.fromkeys(model.item_category[r] for r in rows) if c is not None]
