@@ -18,14 +18,14 @@ from service.workers import ReusePortMultiprocess
 
 
 def main() -> None:
+    settings = Settings()  # a bad variable stops the start here, with its name
     parser = argparse.ArgumentParser(
         prog="python -m service", description="Serve candidates (settings from the environment)."
     )
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+    parser.add_argument("--host", default=settings.host)
+    parser.add_argument("--port", type=int, default=settings.port)
+    parser.add_argument("--workers", type=int, default=settings.workers)
     args = parser.parse_args()
-    Settings()  # a bad variable stops the start here, with its name, before any worker starts
     if args.workers > 1:
         # shared by the workers: metrics of all of them, and reload turns (coordination.py)
         shared = {"PROMETHEUS_MULTIPROC_DIR": "ic-metrics-", "RUNTIME_DIR": "ic-runtime-"}
@@ -43,9 +43,7 @@ def main() -> None:
         loop="auto",  # uvloop when installed (pyproject.toml installs it off Windows)
         log_config=None,
         access_log=False,
-        # uvicorn kills a worker whose health ping goes unanswered this long; loading a large
-        # version holds the GIL for seconds inside hnswlib, which must not look like a hang.
-        timeout_worker_healthcheck=int(os.environ.get("WORKER_HEALTHCHECK_SECONDS", "120")),
+        timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
     )
     if args.workers == 1:
         uvicorn.Server(config).run()

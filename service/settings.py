@@ -8,7 +8,7 @@ variable, rather than failing on the first request. docs/operations.md lists the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,6 +26,15 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
+    # The process (python -m service; its --host/--port/--workers flags override these).
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=256)
+    # uvicorn kills a worker whose health ping goes unanswered this long; loading a large
+    # version holds the GIL for seconds inside hnswlib, which must not look like a hang.
+    worker_healthcheck_seconds: int = Field(120, ge=1, le=3600)
+    # Shared by the workers of one instance; python -m service makes one when WORKERS > 1.
+    prometheus_multiproc_dir: Path | None = None
     artifacts_dir: Path = Path("artifacts")  # the trainer's --artifacts folder (read-only)
     reload_interval_seconds: float = Field(10.0, ge=0)  # CURRENT checks; 0 = only on request
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -66,7 +75,7 @@ class Settings(BaseSettings):
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     metrics_open: bool = False
     admin_token: SecretStr | None = None
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     access_log: bool = True  # a JSON line per request (~0.1 ms of CPU each); metrics stay on
 
     @field_validator("viewed_targets", "carted_targets", mode="before")
@@ -77,6 +86,11 @@ class Settings(BaseSettings):
             raise ValueError("give at least one interaction, e.g. 'view' or 'view,cart'")
         parsed = [n if isinstance(n, Interaction) else Interaction.parse(str(n)) for n in names]
         return tuple(dict.fromkeys(parsed))
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -1,6 +1,5 @@
 """docs/operations.md's settings table is the code's: every variable the service reads, with its
-real default, and nothing else — so the guide cannot drift from service/settings.py and
-service/__main__.py.
+real default, and nothing else — so the guide cannot drift from service/settings.py.
 """
 
 from __future__ import annotations
@@ -37,12 +36,8 @@ def shown(value: object) -> str:
 
 
 def in_code() -> dict[str, str]:
-    """Settings fields, plus the process variables python -m service reads itself."""
-    fields = {name.upper(): shown(f.default) for name, f in Settings.model_fields.items()}
-    source = (ROOT / "service/__main__.py").read_text()
-    process = dict(re.findall(r'os\.environ\.get\("([A-Z_]+)", "([^"]*)"\)', source))
-    assert {"HOST", "PORT", "WORKERS"} <= process.keys()
-    return process | fields
+    """Every setting, the process's included (HOST, PORT, WORKERS…)."""
+    return {name.upper(): shown(f.default) for name, f in Settings.model_fields.items()}
 
 
 def test_operations_guide_lists_every_setting_with_its_default():
