@@ -14,6 +14,7 @@ either the previous version or the new one, and whichever it names verifies.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import json
@@ -82,7 +83,7 @@ COLD_VECTORS = "cold/vectors.npy"
 
 _TMP_PREFIX = ".tmp-"
 _DEL_PREFIX = ".del-"
-_STAGING = re.compile(r"^\.(?:tmp|del)-.+-(\d+)$")
+_LEASE_SUFFIX = ".lease"
 _VERSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SUFFIX_SPACE = 16**6
 _suffix_base = secrets.randbelow(_SUFFIX_SPACE)
@@ -279,31 +280,44 @@ def set_current(artifacts_dir: PathLike, version: str) -> None:
     _write_current(Path(artifacts_dir), version, lambda step: None)
 
 
-def _pid_alive(pid: int) -> bool:
+def _lease(stage: Path) -> Path:
+    """The lock file beside a staging folder: its stager holds an exclusive flock on it."""
+    return stage.with_name(stage.name + _LEASE_SUFFIX)
+
+
+def _abandoned(stage: Path) -> bool:
+    """Whether nobody holds the staging folder's lease any more (its stager died). A process
+    that dies drops its locks, whatever its pid; pids say nothing across containers, where a
+    crashed trainer and the next one are both pid 1."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(_lease(stage), "rb") as lease:
+            fcntl.flock(lease, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+    except FileNotFoundError:
+        return True  # no lease: left by a crash between mkdir and locking, or by older code
+    except BlockingIOError:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def prune(artifacts_dir: PathLike, keep: int | None) -> list[str]:
     """Delete all but the newest ``keep`` versions (never CURRENT's) and stale staging folders.
 
-    A staging folder (``.tmp-*``/``.del-*``) is stale when the pid in its name is not alive;
-    this assumes stagers share a pid namespace (one trainer host at a time). Old versions are
-    renamed to a dot folder first, so a crash mid-delete never leaves a half version visible.
-    Returns the deleted version ids.
+    A version being written (``.tmp-*``) is stale when nobody holds its lease (a lock file
+    beside it, flocked by its stager for as long as it lives); a version being deleted
+    (``.del-*``) is always garbage. Old versions are renamed to a dot folder first, so a crash
+    mid-delete never leaves a half version visible. Returns the deleted version ids.
     """
     if keep is not None and keep < 1:
         raise ValueError(f"keep must be at least 1, got {keep}")
     root = versions_dir(artifacts_dir)
-    for entry in root.iterdir() if root.is_dir() else ():
-        match = _STAGING.match(entry.name)
-        if match and entry.is_dir() and not _pid_alive(int(match.group(1))):
+    for entry in sorted(root.iterdir()) if root.is_dir() else ():
+        if entry.name.startswith(_DEL_PREFIX) and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith(_TMP_PREFIX) and entry.is_dir() and _abandoned(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            _lease(entry).unlink(missing_ok=True)
+        elif entry.name.endswith(_LEASE_SUFFIX) and not entry.with_suffix("").exists():
+            entry.unlink(missing_ok=True)  # the lease of a folder already gone
     if keep is None:
         return []
     current = read_current(artifacts_dir)
@@ -340,6 +354,8 @@ class VersionStage:
         if (root / self.version).exists():
             raise FileExistsError(f"version {self.version} already exists in {root}")
         self.path = root / f"{_TMP_PREFIX}{self.version}-{os.getpid()}"
+        self._lease = open(_lease(self.path), "wb")  # noqa: SIM115 (held until publish or abort)
+        fcntl.flock(self._lease, fcntl.LOCK_EX)
         self.path.mkdir()
         self.published = False
 
@@ -358,6 +374,12 @@ class VersionStage:
     def abort(self) -> None:
         """Discard everything written so far."""
         shutil.rmtree(self.path, ignore_errors=True)
+        self._release()
+
+    def _release(self) -> None:
+        if not self._lease.closed:
+            _lease(self.path).unlink(missing_ok=True)
+            self._lease.close()
 
     def publish(self, manifest_fields: dict[str, Any], keep: int | None = None) -> str:
         """Seal the folder as version ``self.version``, make it CURRENT, prune; return the id.
@@ -394,6 +416,7 @@ class VersionStage:
             raise FileExistsError(f"version {self.version} appeared in {final.parent} meanwhile")
         os.rename(self.path, final)
         self.published = True
+        self._release()
         _fsync(final.parent)
         self.on_step("renamed")
         _write_current(self.artifacts_dir, self.version, self.on_step)

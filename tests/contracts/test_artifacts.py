@@ -92,13 +92,8 @@ def publish(
 
 
 def staging_folders(artifacts: Path) -> list[str]:
-    return sorted(p.name for p in (artifacts / VERSIONS).iterdir() if p.name.startswith("."))
-
-
-def dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+    folder = artifacts / VERSIONS
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.is_dir())
 
 
 def test_publish_points_current_at_a_version_that_verifies(tmp_path: Path) -> None:
@@ -138,14 +133,21 @@ def test_prune_never_deletes_the_current_version(tmp_path: Path) -> None:
     assert list_versions(tmp_path) == [made[0], made[2], made[3]]
 
 
-def test_prune_spares_live_stagers_and_removes_stale_ones(tmp_path: Path) -> None:
+def test_prune_spares_live_stagers_and_removes_abandoned_ones_whatever_their_pid(
+    tmp_path: Path,
+) -> None:
     publish(tmp_path)
-    live = tmp_path / VERSIONS / f".tmp-20990101T000000Z-aaaaaa-{os.getpid()}"
-    stale = tmp_path / VERSIONS / f".tmp-20990101T000000Z-bbbbbb-{dead_pid()}"
-    live.mkdir()
-    stale.mkdir()
-    publish(tmp_path)
-    assert staging_folders(tmp_path) == [live.name]
+    with stage_version(tmp_path) as live:
+        # a crashed stager whose pid is alive again (pid 1 in the next trainer's container)
+        abandoned = tmp_path / VERSIONS / f".tmp-20990101T000000Z-bbbbbb-{os.getpid()}"
+        abandoned.mkdir()
+        (abandoned.parent / (abandoned.name + ".lease")).touch()  # its lock died with it
+        left_over = tmp_path / VERSIONS / ".del-20000101T000000Z-cccccc-1"
+        left_over.mkdir()
+        publish(tmp_path)
+        assert staging_folders(tmp_path) == [live.path.name]
+    assert staging_folders(tmp_path) == []
+    assert not list((tmp_path / VERSIONS).glob("*.lease"))
 
 
 def test_leaving_the_stage_without_publishing_removes_the_temp_folder(tmp_path: Path) -> None:
