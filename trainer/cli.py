@@ -1,4 +1,4 @@
-"""``python -m trainer``: synth, train, tune, evaluate. Stable: scripts depend on it.
+"""``python -m trainer``: synth, train, tune, evaluate, versions. Stable: scripts depend on it.
 
 Everything a human reads goes to stderr (logs, progress bars, bad-row reports); stdout carries
 only results, so ``train``'s last stdout line is the published version id.
@@ -17,6 +17,7 @@ import click
 
 from trainer import adapters
 from trainer.config import ConfigError, TrainConfig, load_config
+from trainer.versions import versions
 
 ADAPTERS = list(adapters.ADAPTERS)
 
@@ -70,6 +71,9 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+main.add_command(versions)
 
 
 @main.command()

@@ -1,0 +1,113 @@
+"""``python -m trainer versions list|verify|rollback``: the published versions, for operators.
+
+* ``list``: every version, oldest first — id, when it was made, pairs, size on disk, and which
+  one ``CURRENT`` names (``*``). ``--json`` for scripts.
+* ``verify [VERSION…]``: hash every file of each version (default: the current one) against
+  its manifest; exit 1 naming the first bad file of each version that fails.
+* ``rollback VERSION``: point ``CURRENT`` at an older (or any) version, atomically, once it
+  verifies; the services follow within their reload interval. The next training run moves
+  ``CURRENT`` again (suspend the schedule while a rollback must hold: docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from contracts import artifacts
+
+ARTIFACTS = click.option(
+    "--artifacts",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("artifacts"),
+    show_default=True,
+    help="The artifact folder (the trainer's --artifacts, the service's ARTIFACTS_DIR).",
+)
+
+
+@click.group()
+def versions() -> None:
+    """List, verify and roll back published versions."""
+
+
+@versions.command(name="list")
+@ARTIFACTS
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
+def list_command(root: Path, as_json: bool) -> None:
+    """Every published version, oldest first; * marks the one CURRENT names."""
+    current = artifacts.read_current(root)
+    for version in artifacts.list_versions(root):
+        row = _describe(root, version, current)
+        if as_json:
+            click.echo(json.dumps(row))
+            continue
+        mark = "*" if row["current"] else " "
+        made = row.get("created_at", "?")
+        pairs, size = row.get("pairs", "?"), _size(row.get("bytes"))
+        problem = f"  ({row['problem']})" if "problem" in row else ""
+        click.echo(f"{mark} {version}  {made}  pairs {pairs}  {size}{problem}")
+
+
+@versions.command()
+@ARTIFACTS
+@click.argument("names", nargs=-1, metavar="[VERSION]...")
+def verify(root: Path, names: tuple[str, ...]) -> None:
+    """Hash every file of each VERSION (default: the current one) against its manifest."""
+    current = artifacts.read_current(root)
+    chosen = list(names) or ([current] if current else [])
+    if not chosen:
+        raise click.ClickException(f"no CURRENT in {root}: name the versions to verify")
+    failed = 0
+    for version in chosen:
+        try:
+            manifest = artifacts.verify_version(artifacts.version_dir(root, version))
+        except (artifacts.ArtifactError, OSError, ValueError) as exc:
+            failed += 1
+            click.echo(f"{version}: FAILED: {exc}")
+            continue
+        click.echo(f"{version}: ok ({len(manifest.files)} files)")
+    if failed:
+        sys.exit(1)
+
+
+@versions.command()
+@ARTIFACTS
+@click.argument("version")
+def rollback(root: Path, version: str) -> None:
+    """Point CURRENT at VERSION once every file of it verifies."""
+    before = artifacts.read_current(root)
+    try:
+        artifacts.set_current(root, version)
+    except (artifacts.ArtifactError, OSError, ValueError) as exc:
+        raise click.ClickException(f"CURRENT stays {before}: {version} is refused: {exc}") from exc
+    click.echo(f"CURRENT: {before} -> {version}")
+
+
+def _describe(root: Path, version: str, current: str | None) -> dict[str, object]:
+    folder = artifacts.version_dir(root, version)
+    row: dict[str, object] = {"version": version, "current": version == current}
+    try:
+        manifest = artifacts.load_manifest(folder)
+    except (artifacts.ArtifactError, OSError) as exc:
+        return row | {"problem": str(exc)}
+    pairs = manifest.data.get("pairs")
+    return row | {
+        "created_at": manifest.created_at.isoformat(timespec="seconds"),
+        "pairs": sum(pairs.values()) if isinstance(pairs, dict) else pairs,
+        "bytes": sum(entry.bytes for entry in manifest.files.values()),
+    }
+
+
+def _size(count: object) -> str:
+    if not isinstance(count, int):
+        return "?"
+    size = float(count)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
