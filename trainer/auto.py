@@ -202,7 +202,11 @@ def _why(curve: list[dict[str, float]], epochs: int) -> str:
     start = int(curve[0]["epochs"])
     if epochs == start:
         return f"the starting point {start} (corpus size) was not beaten on validation"
-    return f"validation hit rate rose from {start} to {epochs} epochs, then stopped improving"
+    way = "more" if epochs > start else "fewer"
+    return (
+        f"validation hit rate rose with {way} epochs, from {start} to {epochs}, "
+        "then stopped improving"
+    )
 
 
 def _curve_text(curve: list[dict[str, float]]) -> str:
