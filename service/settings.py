@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     seeds_per_module: int = Field(4, ge=1, le=50)  # the paper: last 4 views, last 4 carts
     # Which candidate interactions each module searches (comma-separated). "Inspired by what
     # you viewed" looks for substitutes among views; "…carted" for what is carted with a
-    # carted item (docs/evaluation.md has the measurements behind these defaults).
+    # carted item (docs/experiments.md has the measurements behind these defaults).
     viewed_targets: Annotated[tuple[Interaction, ...], NoDecode] = (Interaction.VIEW,)
     carted_targets: Annotated[tuple[Interaction, ...], NoDecode] = (Interaction.CART,)
     k_default: int = Field(100, ge=1)  # candidates per module when the caller gives no k

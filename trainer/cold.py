@@ -5,7 +5,7 @@ new or rare, and an item without a vector can be neither a seed nor found. An un
 category is known is searched with its category's vector: the learned category token when the
 model has category tokens (``[entities]``), else the mean of the unit view vectors of the
 category's items (Airbnb does the same for new listings from similar listings). The token wins
-on both validation splits (docs/evaluation.md "Cold items"); ``[cold] vector`` picks. A version
+on both validation splits (docs/experiments.md "Cold items"); ``[cold] vector`` picks. A version
 publishes the vectors (``cold/``) and ``cold>view`` and ``cold>cart`` tables, which the service
 uses for a seed it does not know.
 """

@@ -98,7 +98,7 @@ class VocabConfig(_Section):
     """Which tokens get an embedding."""
 
     # The blog: thresholds per token type work better than one cut. Carts and purchases are
-    # rare and precious, so every one is kept. Views too (tuned, docs/evaluation.md): hit rate
+    # rare and precious, so every one is kept. Views too (tuned, docs/experiments.md): hit rate
     # was level on both validation splits, and an item without a view vector can never seed
     # the "viewed" module (Taobao: 13 % → 27 % of test items). Raise it if memory demands.
     min_count: dict[str, int] = Field(
@@ -153,7 +153,7 @@ class NegativesConfig(_Section):
     taxonomy_weight: float = Field(1.0, ge=0)
     # The blog's implicit negatives: items shown above a click and skipped (the log's
     # impressions column) are negatives of the clicked pair, scored like the hierarchy ones.
-    # On (docs/evaluation.md "The blog's extensions"): +1.7 points on validation with category
+    # On (docs/experiments.md "The blog's extensions"): +1.7 points on validation with category
     # tokens, though it costs purchase @200 1.7. A no-op for logs without impressions.
     implicit: bool = True
     implicit_weight: float = Field(1.0, ge=0)
@@ -202,7 +202,7 @@ class IndexConfig(_Section):
 class JourneysConfig(_Section):
     """The blog's extensions of the pair model's loss (issue 6; docs/training.md "Journeys").
 
-    Off by default: docs/evaluation.md "The blog's extensions" has the ablation that decided it.
+    Off by default: docs/experiments.md "The blog's extensions" has the ablation that decided it.
     """
 
     # "Linear multi-touch attribution": every (ℓ, purchase) pair of a session is a positive
@@ -229,7 +229,7 @@ class EntitiesConfig(_Section):
 
     # Which kinds become tokens (the log needs a query / shop_id column for those two).
     # Category tokens win on both validation splits (Taobao +20 %, synthetic +8 %); query and
-    # shop tokens lose 4 points on synthetic (they crowd the window: docs/evaluation.md), so
+    # shop tokens lose 4 points on synthetic (they crowd the window: docs/experiments.md), so
     # turn them on for the entity neighbours endpoints, knowing that (with sgns.window = 8,
     # which wins back 1.5 of the points).
     kinds: list[EntityKind] = Field(default_factory=lambda: list(_DEFAULT_KINDS))
@@ -261,7 +261,7 @@ class ColdConfig(_Section):
     # "category_token": the category's learned token where it has one (category tokens are in
     # [entities] kinds), else the mean; "category_mean": the mean of the unit view vectors of
     # the category's items. The token wins on both validation splits (objective: Taobao 4.31 →
-    # 5.59, synthetic 45.54 → 46.29; docs/evaluation.md "Cold items").
+    # 5.59, synthetic 45.54 → 46.29; docs/experiments.md "Cold items").
     vector: ColdVector = "category_token"
 
 

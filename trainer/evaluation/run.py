@@ -118,7 +118,7 @@ class EvalOptions:
     gensim_runs: int = 1  # seeds averaged on both sides of the gensim check
     matrix: bool = True
     # None: the whole training period, like Amazon's item-to-item; the longest window scored
-    # best on both validation splits (docs/evaluation.md), so the baseline runs at its best.
+    # best on both validation splits (docs/experiments.md), so the baseline runs at its best.
     copurchase_window_hours: float | None = None
     search: SearchKind = "exact"
     progress: bool = True

@@ -7,14 +7,14 @@ The validation split is the evaluation's split applied to the *training* events 
 one-day test window, train on days 1..n−2 and validate on day n−1. Each given setting
 (comma-separated ``section.field[.key]=value``, "" for the defaults) is run with ``--seeds``
 seeds and the mean reported: the finalists' check behind the defaults argued in
-docs/evaluation.md. The search itself is ``python -m trainer tune`` (trainer/tune.py);
+docs/experiments.md. The search itself is ``python -m trainer tune`` (trainer/tune.py);
 ``--copurchase-windows`` scores the co-purchase baseline's windows too.
 
 The objective is the view-interaction model's hit rate@200 averaged over the three targets
 (all pairs): the purchase target alone has too few pairs on a small validation day to rank
 settings, and view-interaction is what the service's "viewed" module runs. Results go to
 ``DIR/tuning.json`` and ``DIR/tuning.md``; the defaults chosen across datasets are argued in
-docs/evaluation.md and set in ``trainer/config.py``.
+docs/experiments.md and set in ``trainer/config.py``.
 """
 
 from __future__ import annotations
