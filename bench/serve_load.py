@@ -166,9 +166,9 @@ def describe_model(models: Path, version: str) -> dict[str, Any]:
     manifest = artifacts.verify_version(artifacts.version_dir(models, version), False)
     return {
         "version": version,
-        "pairs": manifest.data["pairs"],
-        "items": manifest.data["items"],
-        "pairs_per_interaction": manifest.data["pairs_per_interaction"],
+        "pairs": manifest.data.pairs,
+        "items": manifest.data.items,
+        "pairs_per_interaction": manifest.data.pairs_per_interaction,
         "indexes": {i.name: {"count": i.count, **i.recall} for i in manifest.indexes},
         "mb": round(sum(f.bytes for f in manifest.files.values()) / 1e6),
         "file_mb": {name: round(f.bytes / 1e6) for name, f in manifest.files.items()},

@@ -26,7 +26,6 @@ links, seconds): a second version for reload tests, or one with the tables added
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -40,6 +39,7 @@ import numpy as np
 from contracts import artifacts
 from contracts.catalog import write_items, write_tokens
 from contracts.interactions import Interaction
+from contracts.popular import Popular
 
 SHARE = {Interaction.VIEW: 0.60, Interaction.CART: 0.20, Interaction.FAVORITE: 0.12}
 """Fraction of all pairs per interaction; purchases take the rest (0.08)."""
@@ -139,7 +139,7 @@ def publish(out: Path, pairs: int, seed: int = 1, threads: int = 0, tables: bool
                 f"{time.perf_counter() - t0:.0f}s, recall {indexes[-1].recall}; "
                 f"{done:,}/{total:,} done, ~{(total - done) / rate:.0f}s to go"
             )
-        (folder / artifacts.POPULAR).write_text(json.dumps(world["popular"]), encoding="utf-8")
+        world["popular"].write(folder / artifacts.POPULAR)
         fields = manifest_fields(world, config.model_dump(mode="json"), indexes, seed)
         if tables:
             tokens = np.stack([world["token_item"], world["token_interaction"]], axis=1)
@@ -296,19 +296,19 @@ def _noise(rng: np.random.Generator, n: int, scale: float = PAIR_NOISE) -> np.nd
     return (rng.standard_normal((n, DIM), dtype=np.float32) * np.float32(scale)).astype(np.float32)
 
 
-def _popular(score: np.ndarray, category: np.ndarray, item_ids: list[str]) -> dict[str, Any]:
+def _popular(score: np.ndarray, category: np.ndarray, item_ids: list[str]) -> Popular:
     """``popular.json``: the top 500 overall and the top 100 per category (trainer defaults)."""
     order = np.lexsort((np.arange(len(score)), -score))
 
-    def entry(row: int) -> dict[str, Any]:
-        return {"item_id": item_ids[row], "score": round(float(score[row]), 3)}
+    def entry(row: int) -> tuple[str, float]:
+        return item_ids[row], round(float(score[row]), 3)
 
-    by_category: dict[str, list[dict[str, Any]]] = {}
+    by_category: dict[str, list[tuple[str, float]]] = {}
     for row in order.tolist():
         ranked = by_category.setdefault(str(category[row]), [])
         if len(ranked) < 100:
             ranked.append(entry(row))
-    return {"overall": [entry(r) for r in order[:500].tolist()], "by_category": by_category}
+    return Popular([entry(r) for r in order[:500].tolist()], by_category)
 
 
 def manifest_fields(
@@ -327,7 +327,7 @@ def manifest_fields(
             "rows_read": tokens,
             "events": tokens,
             "bad_rows": {},
-            "ignored_rows": 0,
+            "ignored_rows": {},
             "out_of_window": 0,
             "users": 0,
             "time_range": [now - 30 * 86400, now],

@@ -136,6 +136,31 @@ class NeighborTableInfo(BaseModel):
     scores: str
 
 
+class DataStatistics(BaseModel):
+    """What a version was trained on (the trainer's ``data_statistics``). Every field is
+    optional, so versions written before a field existed still load; fields this class does not
+    know are kept (``extra``), so an older reader loads a newer version."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    source: str | None = None  # the event log's path
+    rows_read: int | None = None
+    events: int | None = None  # rows kept
+    bad_rows: dict[str, int] = Field(default_factory=dict)  # reason → count
+    ignored_rows: dict[str, int] = Field(default_factory=dict)
+    out_of_window: int | None = None
+    users: int | None = None
+    time_range: tuple[int, int] | None = None  # unix seconds of the first and last event
+    sessions: int | None = None
+    sessions_dropped_short: int | None = None
+    session_pairs: int | None = None
+    items: int | None = None
+    pairs: int | None = None  # rows of the pair model (pairs, then entities)
+    pairs_per_interaction: dict[str, int] = Field(default_factory=dict)
+    entities_per_kind: dict[str, int] = Field(default_factory=dict)
+    impressions: int | None = None
+    categories: int | None = None
+
+
 class Manifest(BaseModel):
     """What a version holds and how it was made; ``files`` is the authority on its contents."""
 
@@ -144,7 +169,7 @@ class Manifest(BaseModel):
     version: str
     created_at: AwareDatetime
     config: dict[str, Any]
-    data: dict[str, Any]
+    data: DataStatistics
     dim: int = Field(gt=0)
     similarity: Similarity
     training: dict[str, TrainingStats]

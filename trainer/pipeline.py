@@ -7,7 +7,6 @@ popular items → HNSW indexes with measured recall → neighbour tables → pub
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -90,7 +89,7 @@ def write_version(
         out, indexes, vocab, pairs_in, config, threads, progress, item_queries, cold
     )
     popular = popular_items(event_log, config.popular)
-    (out / artifacts.POPULAR).write_text(json.dumps(popular.to_json()), encoding="utf-8")
+    popular.write(out / artifacts.POPULAR)
     return {
         "config": config.model_dump(mode="json"),
         "data": data_statistics(event_log, models),

@@ -7,31 +7,13 @@ still a visit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from contracts.interactions import Interaction
+from contracts.popular import Popular
 from trainer.config import PopularConfig
 from trainer.events import EventLog
 from trainer.vocab import item_categories
-
-
-@dataclass(frozen=True)
-class Popular:
-    """Ranked (item_id, score) lists; the ``popular.json`` artifact."""
-
-    overall: list[tuple[str, float]]
-    by_category: dict[str, list[tuple[str, float]]]
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "overall": [{"item_id": i, "score": s} for i, s in self.overall],
-            "by_category": {
-                c: [{"item_id": i, "score": s} for i, s in ranked]
-                for c, ranked in self.by_category.items()
-            },
-        }
 
 
 def popular_items(log: EventLog, config: PopularConfig) -> Popular:

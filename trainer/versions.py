@@ -94,10 +94,9 @@ def _describe(root: Path, version: str, current: str | None) -> dict[str, object
         manifest = artifacts.load_manifest(folder)
     except (artifacts.ArtifactError, OSError) as exc:
         return row | {"problem": str(exc)}
-    pairs = manifest.data.get("pairs")
     return row | {
         "created_at": manifest.created_at.isoformat(timespec="seconds"),
-        "pairs": sum(pairs.values()) if isinstance(pairs, dict) else pairs,
+        "pairs": manifest.data.pairs,
         "bytes": sum(entry.bytes for entry in manifest.files.values()),
     }
 

@@ -11,6 +11,7 @@ import pytest
 
 from contracts import artifacts
 from contracts.interactions import Interaction
+from contracts.published import PublishedVersion, VersionRefused
 from service.model import ModelLoadError, load_model
 
 from app_fixtures import items_with, make_client
@@ -99,3 +100,19 @@ def test_a_version_whose_files_disagree_is_refused(entity_trained, tmp_path, dam
     damage(artifacts.version_dir(root, entity_trained.version))
     with pytest.raises(ModelLoadError, match=message):
         load_model(root, entity_trained.version)
+
+
+def test_the_service_and_the_evaluation_read_a_version_through_one_reader(entity_trained):
+    files = PublishedVersion.open(entity_trained.root, entity_trained.version)
+    model = load_model(entity_trained.root, entity_trained.version)
+    assert files.manifest == model.manifest and files.popular == model.popular
+    assert isinstance(files.pair_vectors, np.memmap) and not files.pair_vectors.flags.writeable
+    assert files.pair_outputs().shape == files.pair_vectors.shape
+    assert set(files.tables) == set(model.tables) and files.problems() == []
+
+
+def test_a_popular_file_of_another_shape_is_refused_naming_it(trained, tmp_path):
+    root = trained.copy_to(tmp_path / "artifacts")
+    rewrite(artifacts.version_dir(root, trained.version), artifacts.POPULAR, b'{"overall": 3}')
+    with pytest.raises(VersionRefused, match=r"popular\.json is not a popular-items file"):
+        PublishedVersion.open(root, trained.version)

@@ -151,7 +151,7 @@ def test_a_published_version_is_evaluated_on_a_later_window(events, tmp_path):
     )
     version = train(events, tmp_path / "artifacts", config, progress=False)
     manifest = artifacts.load_manifest(artifacts.version_dir(tmp_path / "artifacts", version))
-    trained_until = manifest.data["time_range"][1]
+    trained_until = manifest.data.time_range[1]
     out = tmp_path / "report"
     args = ["evaluate", "--events", str(events), "--artifacts", str(tmp_path / "artifacts")]
     result = CliRunner().invoke(main, [*args, "--report", str(out), "--no-progress"])

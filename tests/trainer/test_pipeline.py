@@ -72,7 +72,7 @@ def test_the_manifest_counts_every_epoch_of_the_corpus(published):
     assert pairs.tokens % epochs == 0 and pairs.tokens > 0
     assert pairs.seconds > 0
     assert manifest.config["sgns"]["threads"] == 2
-    assert manifest.data["pairs"] == sum(manifest.data["pairs_per_interaction"].values())
+    assert manifest.data.pairs == sum(manifest.data.pairs_per_interaction.values())
     assert manifest.extra["negatives_used"]["hierarchy"] > 0
 
 
@@ -82,7 +82,7 @@ def test_the_manifest_records_the_blend_rule_and_why_epochs_were_chosen(publishe
     curve = manifest.chosen["epochs"]["curve"]
     best = max(curve, key=lambda step: step["objective"])
     assert best["epochs"] == manifest.chosen["epochs"]["chosen"]
-    last = manifest.data["time_range"][1]  # validation: the last day of the training events
+    last = manifest.data.time_range[1]  # validation: the last day of the training events
     assert manifest.chosen["validation"]["test_end"] == iso(last + 1)
     assert manifest.blend is not None and manifest.blend.thresholds["item-interaction"]
     assert manifest.blend.chosen_on["pairs"]["item-interaction"] > 0

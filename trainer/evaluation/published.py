@@ -16,14 +16,15 @@ the training window cannot leak into the test.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from contracts import artifacts
-from contracts.catalog import Catalog, read_catalog
+from contracts.catalog import Catalog
 from contracts.interactions import Interaction
+from contracts.popular import Ranked
+from contracts.published import PublishedVersion
 from trainer.config import DataConfig, TrainConfig
 from trainer.evaluation.generators import CategoryVectors, Embeddings, RankedListGenerator
 from trainer.evaluation.metrics import build_test_pairs
@@ -41,46 +42,40 @@ def evaluate_version(
     version = version or artifacts.read_current(artifacts_dir)
     if version is None:
         raise artifacts.CurrentError(f"{artifacts_dir} has no CURRENT version; pass --version")
-    folder = artifacts.version_dir(artifacts_dir, version)
-    manifest = artifacts.verify_version(folder)
+    files = PublishedVersion.open(artifacts_dir, version)
+    manifest, catalog, popular = files.manifest, files.catalog, files.popular
     config = TrainConfig.model_validate(manifest.config)
-    entities = folder / artifacts.ENTITIES if artifacts.ENTITIES in manifest.files else None
-    catalog = read_catalog(folder / artifacts.ITEMS, folder / artifacts.TOKENS, entities)
     log = load_events(events, data, progress=options.progress)
-    trained_until = (manifest.data.get("time_range") or [None, None])[1]
-    not_before = None if trained_until is None else int(trained_until) + 1
+    time_range = manifest.data.time_range
+    not_before = None if time_range is None else time_range[1] + 1
     test, info = holdout(log, options.test_days, config.sessions, not_before)
     pairs = build_test_pairs(test)
 
-    popular = json.loads((folder / artifacts.POPULAR).read_text(encoding="utf-8"))
-    by_category: dict[str, list[dict[str, object]]] = popular.get("by_category", {})
+    by_category = popular.by_category
     codes = {item_id: c for c, item_id in enumerate(log.item_ids)}
-    lists = [popular["overall"], *by_category.values()]
-    listed = [str(entry["item_id"]) for entries in lists for entry in entries]
+    listed = [item for ranked in (popular.overall, *by_category.values()) for item, _ in ranked]
     for item_id in [*catalog.item_ids, *listed]:
         codes.setdefault(item_id, len(codes))
     item_code = np.array([codes[i] for i in catalog.item_ids], dtype=np.int64)
     scorer = Scorer(pairs, np.sort(item_code), len(codes), options)
 
     pair_emb = Embeddings(
-        np.load(folder / artifacts.PAIRS_IN),
-        np.load(folder / artifacts.PAIRS_OUT),
+        np.asarray(files.pair_vectors),
+        np.asarray(files.pair_outputs()),
         item_code[catalog.token_item],
         catalog.token_interaction.astype(np.int8),
     )
     item_emb = None
-    if artifacts.ITEMS_IN in manifest.files:
+    item_outputs = files.item_outputs()
+    if files.item_vectors is not None and item_outputs is not None:
         item_emb = Embeddings(
-            np.load(folder / artifacts.ITEMS_IN),
-            np.load(folder / artifacts.ITEMS_OUT),
-            item_code,
-            None,
+            np.asarray(files.item_vectors), np.asarray(item_outputs), item_code, None
         )
     category, category_code = _categories(log, catalog.item_category, item_code, len(codes))
     tokens = _category_tokens(catalog, pair_emb.input, category_code)
     models = scorer.embedding_models(pair_emb, item_emb, config, category, category_tokens=tokens)
     k = max(options.ks)
-    overall = _ranked([popular["overall"]], codes, k)
+    overall = _ranked([popular.overall], codes, k)
     models["popular"] = scorer.score(RankedListGenerator(overall, None))
     group = {category: g for g, category in enumerate(by_category)}
     group_of_category = np.array([group.get(str(c), -1) for c in log.category_ids] + [-1])
@@ -97,7 +92,7 @@ def evaluate_version(
             "version": version,
             "train_items": len(catalog.item_ids),
             "train_pairs": len(catalog.token_item),
-            "train_pairs_per_interaction": manifest.data.get("pairs_per_interaction", {}),
+            "train_pairs_per_interaction": manifest.data.pairs_per_interaction,
             "test_items": len(np.unique(pairs.event_item)),
             "test_items_seen": int(np.isin(np.unique(pairs.event_item), item_code).sum()),
             "test_distinct_pairs": len(pairs),
@@ -116,11 +111,11 @@ def evaluate_version(
     )
 
 
-def _ranked(lists: list[list[dict[str, object]]], codes: dict[str, int], k: int) -> np.ndarray:
+def _ranked(lists: list[Ranked], codes: dict[str, int], k: int) -> np.ndarray:
     """popular.json lists as a (n_lists, k + 1) table of item codes, -1 padded."""
     table = np.full((max(len(lists), 1), k + 1), -1, dtype=np.int64)
-    for row, entries in enumerate(lists):
-        items = [codes[str(e["item_id"])] for e in entries[: k + 1]]
+    for row, ranked in enumerate(lists):
+        items = [codes[item] for item, _ in ranked[: k + 1]]
         table[row, : len(items)] = items
     return table
 
