@@ -37,9 +37,10 @@ from typing import Any
 import numpy as np
 
 from contracts import artifacts
-from contracts.catalog import write_items, write_tokens
+from contracts.catalog import Catalog
 from contracts.interactions import Interaction
 from contracts.popular import Popular
+from contracts.published import write_model_files
 
 SHARE = {Interaction.VIEW: 0.60, Interaction.CART: 0.20, Interaction.FAVORITE: 0.12}
 """Fraction of all pairs per interaction; purchases take the rest (0.08)."""
@@ -112,16 +113,15 @@ def publish(out: Path, pairs: int, seed: int = 1, threads: int = 0, tables: bool
     )
     with artifacts.stage_version(out) as stage:
         folder = stage.path
-        write_items(folder / artifacts.ITEMS, world["item_ids"], world["categories"])
-        write_tokens(
-            folder / artifacts.TOKENS,
-            world["token_item"],
-            world["token_interaction"],
-            world["token_count"],
+        catalog = Catalog(
+            item_ids=world["item_ids"],
+            item_category=world["categories"],
+            token_item=world["token_item"],
+            token_interaction=world["token_interaction"],
+            token_count=world["token_count"],
         )
-        (folder / "embeddings").mkdir()
-        for name in ("pairs_in", "pairs_out", "items_in", "items_out"):
-            np.save(folder / getattr(artifacts, name.upper()), world[name])
+        vectors = [world[name] for name in ("pairs_in", "pairs_out", "items_in", "items_out")]
+        write_model_files(folder, catalog, (vectors[0], vectors[1]), (vectors[2], vectors[3]))
         sources = pair_sources(world["token_interaction"], world["pairs_in"], world["pairs_out"])
         item_rows = np.arange(world["n_items"], dtype=np.int64)
         sources.append(

@@ -1,4 +1,4 @@
-"""A published version, read: the one reader of a version's files for every consumer.
+"""A published version: the one reader of a version's files, and the writer of its model files.
 
 ``PublishedVersion.open`` verifies the manifest (every file's size and, unless told otherwise,
 sha256), reads the catalogue, memory-maps the vectors and neighbour tables, reads the popular
@@ -9,17 +9,30 @@ memory maps, so workers of one host share their pages.
 
 Optional parts, absent from older versions, read as empty: entity tokens (``entities.tsv``),
 cold-item category vectors (``cold/``), the no-interaction vectors, neighbour tables.
+
+``write_model_files`` writes the catalogue and the embeddings where ``open`` reads them; the
+trainer (``trainer/pipeline.py``) and the serving benchmark's synthetic versions
+(``bench/synthetic_model.py``) both publish through it, then add indexes and tables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from contracts import artifacts
-from contracts.catalog import Catalog, CatalogError, read_catalog, read_categories
+from contracts.catalog import (
+    Catalog,
+    CatalogError,
+    read_catalog,
+    read_categories,
+    write_entities,
+    write_items,
+    write_tokens,
+)
 from contracts.manifest import Manifest
 from contracts.popular import Popular
 
@@ -132,6 +145,35 @@ class PublishedVersion:
             if len(table.tokens) and (table.tokens.min() < 0 or table.tokens.max() >= bound):
                 found.append(f"neighbour table {seed}>{target} has seeds outside its vectors")
         return found
+
+
+def write_model_files(
+    folder: Path,
+    catalog: Catalog,
+    pairs: tuple[np.ndarray, np.ndarray],
+    items: tuple[np.ndarray, np.ndarray] | None = None,
+    entity_counts: Sequence[int] = (),
+) -> None:
+    """The catalogue (``items.tsv``, ``tokens.npy``, ``entities.tsv`` with the entities'
+    counts), and the (input, output) vectors of the pair model and of the no-interaction model,
+    into a version being staged (``artifacts.stage_version``)."""
+    write_items(folder / artifacts.ITEMS, catalog.item_ids, catalog.item_category)
+    write_tokens(
+        folder / artifacts.TOKENS,
+        catalog.token_item,
+        catalog.token_interaction,
+        catalog.token_count,
+    )
+    if catalog.entity_ids:
+        write_entities(
+            folder / artifacts.ENTITIES, catalog.entity_kind, catalog.entity_ids, entity_counts
+        )
+    (folder / artifacts.PAIRS_IN).parent.mkdir(parents=True, exist_ok=True)
+    np.save(folder / artifacts.PAIRS_IN, pairs[0])
+    np.save(folder / artifacts.PAIRS_OUT, pairs[1])
+    if items is not None:
+        np.save(folder / artifacts.ITEMS_IN, items[0])
+        np.save(folder / artifacts.ITEMS_OUT, items[1])
 
 
 def _cold(folder: Path, manifest: Manifest) -> tuple[list[str], np.ndarray]:

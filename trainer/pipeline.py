@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from contracts import artifacts
-from contracts.catalog import write_categories, write_entities, write_items, write_tokens
+from contracts.catalog import Catalog, write_categories
+from contracts.published import write_model_files
 from trainer.auto import Choice, choose
 from trainer.cold import cold_vectors
 from trainer.config import ColdVector, TrainConfig
@@ -58,25 +59,26 @@ def write_version(
     categories = [
         str(vocab.category_ids[c]) if c >= 0 else None for c in vocab.item_category.tolist()
     ]
-    write_items(out / artifacts.ITEMS, [str(i) for i in vocab.item_ids], categories)
-    write_tokens(
-        out / artifacts.TOKENS, vocab.token_item, vocab.token_interaction, vocab.token_count
+    entities = vocab.entities
+    catalog = Catalog(
+        item_ids=[str(i) for i in vocab.item_ids],
+        item_category=categories,
+        token_item=vocab.token_item,
+        token_interaction=vocab.token_interaction,
+        token_count=vocab.token_count,
+        entity_kind=entities.kind_labels() if len(entities) else [],
+        entity_ids=[str(e) for e in entities.ids] if len(entities) else [],
     )
-    (out / "embeddings").mkdir()
-    np.save(out / artifacts.PAIRS_IN, models.pairs.input)
-    np.save(out / artifacts.PAIRS_OUT, models.pairs.output)
     pairs_in, pairs_out = models.pairs.input, models.pairs.output
+    items = None if models.items is None else (models.items.input, models.items.output)
+    counts = entities.count.tolist() if len(entities) else []
+    write_model_files(out, catalog, (pairs_in, pairs_out), items, counts)
     sources = pair_sources(vocab.token_interaction, pairs_in, pairs_out)
-    if len(vocab.entities):
-        entities = vocab.entities
-        ids, counts = [str(e) for e in entities.ids], entities.count.tolist()
-        write_entities(out / artifacts.ENTITIES, entities.kind_labels(), ids, counts)
+    if len(entities):
         sources += entity_sources(entities.kind, vocab.n_tokens, pairs_in, pairs_out)
     cold = write_cold_vectors(out, vocab, pairs_in, config.cold.vector)
     training = {"pairs": models.pairs.stats()}
     if models.items is not None:
-        np.save(out / artifacts.ITEMS_IN, models.items.input)
-        np.save(out / artifacts.ITEMS_OUT, models.items.output)
         labels = np.arange(vocab.n_items, dtype=np.int64)
         sources.append(
             IndexSource(artifacts.ITEM_INDEX, labels, models.items.input, models.items.output)
