@@ -11,29 +11,52 @@ kernel: ~10 µs against ~200 µs for the same rule in numpy calls on a few hundr
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 
+@dataclass(frozen=True)
+class Merged:
+    """Every seed's entries end to end, and the picks among them in answer order."""
+
+    rows: np.ndarray  # int64: the seeds' lists concatenated
+    scores: np.ndarray  # float32
+    seeds: np.ndarray  # int64: the seed of each entry
+    picks: np.ndarray  # int64 indices into the entries, in answer order
+
+    def positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """The picks as (seed index, position in that seed's list)."""
+        seeds = self.seeds[self.picks]
+        return seeds, self.picks - np.searchsorted(self.seeds, seeds)  # seeds ascend
+
+
+def merge(
+    lists: Sequence[tuple[np.ndarray, np.ndarray]], k: int, blocked: Iterable[int] = ()
+) -> Merged:
+    """The merge rule on each seed's ranked (rows, scores), best first: the one entry to the
+    kernel, for every module (``retrieval``) and for the tests of the rule.
+
+    Rows below 0 (a table's padding) and ``blocked`` rows are never picked.
+    """
+    lengths = [len(rows) for rows, _ in lists]
+    empty = np.zeros(0, np.int64)
+    if not sum(lengths):
+        return Merged(empty, np.zeros(0, np.float32), empty, empty)
+    # one dtype per argument: the kernel is compiled once (``warm``), for exactly these
+    rows = np.concatenate([rows for rows, _ in lists]).astype(np.int64, copy=False)
+    scores = np.concatenate([scores for _, scores in lists]).astype(np.float32, copy=False)
+    seeds = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
+    picks = _merge_picks(rows, scores, seeds, np.fromiter(blocked, np.int64), k)
+    return Merged(rows, scores, seeds, picks)
+
+
 def fair_merge(
     lists: Sequence[tuple[np.ndarray, np.ndarray]], k: int, blocked: Iterable[int] = ()
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The merge rule on each seed's ranked (rows, scores), best first.
-
-    Returns the picks in answer order as (seed index, position in that seed's list). Rows
-    below 0 (a table's padding) and ``blocked`` rows are never picked. The one entry to the
-    kernel: ``retrieval`` calls it for every module, the tests for the rule.
-    """
-    lengths = np.array([len(rows) for rows, _ in lists], dtype=np.int64)
-    if not lengths.sum():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rows = np.concatenate([np.asarray(rows, np.int64) for rows, _ in lists])
-    scores = np.concatenate([np.asarray(scores, np.float32) for _, scores in lists])
-    seeds = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
-    picks = _merge_picks(rows, scores, seeds, np.fromiter(blocked, np.int64), k)
-    starts = np.cumsum(lengths) - lengths
-    return seeds[picks], picks - starts[seeds[picks]]
+    """``merge``'s picks as (seed index, position in that seed's list), in answer order."""
+    return merge(lists, k, blocked).positions()
 
 
 def warm() -> None:

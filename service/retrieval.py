@@ -40,7 +40,7 @@ import numpy as np
 
 from contracts.blend import BlendRule
 from contracts.interactions import Interaction
-from service.merge import fair_merge
+from service.merge import merge
 from service.model import COLD, ITEM_INDEX, Model
 
 # A candidate's ``embedding``: what its seed was searched with (CandidateOut documents them).
@@ -267,16 +267,14 @@ def _in_turns(
 
 def _candidates(model: Model, ranked: list[_Ranked], k: int, blocked: set[int]) -> list[Candidate]:
     """The merged (service/merge.py), explained candidates of ``ranked`` seeds."""
-    seeds, positions = fair_merge([(r.rows, r.scores) for r in ranked], k, blocked)
-    rows = np.empty(len(seeds), np.int64)
-    scores = np.empty(len(seeds), np.float32)
-    targets = np.empty(len(seeds), np.int64)
-    label_start = 0
-    for s, r in enumerate(ranked):
-        at = seeds == s
-        rows[at], scores[at] = r.rows[positions[at]], r.scores[positions[at]]
-        targets[at] = r.source[positions[at]] + label_start
-        label_start += len(r.labels)
+    merged = merge([(r.rows, r.scores) for r in ranked], k, blocked)
+    picks = merged.picks
+    if not len(picks):
+        return []
+    seeds = merged.seeds[picks]
+    rows, scores = merged.rows[picks], merged.scores[picks]
+    label_starts = np.cumsum([0] + [len(r.labels) for r in ranked])[seeds]
+    targets = np.concatenate([r.source for r in ranked])[picks] + label_starts
     labels = [label for r in ranked for label in r.labels]
     because = [r.because for r in ranked]
     embedding = [r.embedding for r in ranked]
