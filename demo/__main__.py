@@ -98,17 +98,14 @@ def start_redis(args: argparse.Namespace, children: Children) -> str:
             raise RuntimeError(f"REDIS_URL={url} does not answer PING")
         say(f"==> Redis: REDIS_URL={url}")
         return url
-    binary = demo_redis.server_binary()
-    port = demo_redis.free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    log = args.dir / "redis.log"
-    say(f"==> Redis: starting {binary} on 127.0.0.1:{port} (log: {log})")
-    child = children.start(
-        "redis-server", demo_redis.server_command(binary, port), log=log, grace_seconds=5
-    )
-    if not demo_redis.wait_until_answers(url, 15.0, lambda: child.alive):
-        raise RuntimeError(f"redis-server did not start; see {log}")
-    return url
+    server = demo_redis.EmbeddedRedis(args.dir)
+    try:
+        server.start(attempts=3)
+    finally:
+        if server.process is not None:
+            children.adopt("redis-server", server.process, grace_seconds=5)
+    say(f"==> Redis: started {server.binary} on 127.0.0.1:{server.port} (log: {server.log})")
+    return server.url
 
 
 def start_service(

@@ -65,14 +65,15 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _spawn(
-    command: Sequence[str], env: Mapping[str, str] | None, stdout: Any
+def spawn(
+    command: Sequence[str], env: Mapping[str, str] | None, stdout: Any, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start ``command`` in a new process group; its stderr goes where its stdout goes, or to
-    our stderr when stdout is a pipe (the caller reads results from it)."""
+    """Start ``command`` in a new process group, to die with us; its stderr goes where its
+    stdout goes, or to our stderr when stdout is a pipe (the caller reads results from it)."""
     return subprocess.Popen(
         list(command),
         env=dict(env) if env is not None else None,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=sys.stderr if stdout is subprocess.PIPE else subprocess.STDOUT,
@@ -127,7 +128,7 @@ class Children:
         """Start ``command`` in its own process group; output to ``log`` or to our stderr."""
         out = open(log, "ab") if log else None  # noqa: SIM115 (the child owns it)
         try:
-            process = _spawn(command, env, stdout=out or sys.stderr)
+            process = spawn(command, env, stdout=out or sys.stderr)
         finally:
             if out:
                 out.close()
@@ -135,9 +136,15 @@ class Children:
         self.started.append(child)
         return child
 
+    def adopt(self, name: str, process: subprocess.Popen[bytes], grace_seconds: float) -> Child:
+        """Stop ``process`` (started with ``spawn``) with the others."""
+        child = Child(name, process, grace_seconds)
+        self.started.append(child)
+        return child
+
     def run(self, name: str, command: Sequence[str], env: Mapping[str, str] | None = None) -> str:
         """Run ``command`` to completion (stoppable); return its stdout; fail on non-zero exit."""
-        process = _spawn(command, env, stdout=subprocess.PIPE)
+        process = spawn(command, env, stdout=subprocess.PIPE)
         child = Child(name, process, grace_seconds=5.0)
         self.started.append(child)
         output: list[bytes] = []

