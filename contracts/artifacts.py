@@ -10,6 +10,10 @@ A version folder is immutable once published. Publishing is crash-safe: files ar
 dot-prefixed temporary folder, fsynced, renamed into ``versions/`` and only then is ``CURRENT``
 replaced by renaming ``CURRENT.tmp`` over it. A crash at any point leaves ``CURRENT`` naming
 either the previous version or the new one, and whichever it names verifies.
+
+One idea at ~450 lines: a version's life on disk (its names, verifying it, publishing it
+crash-safely, pruning old ones), whose steps share the layout and the fsync discipline; the
+manifest's models are in ``manifest.py`` and the reading of a version in ``published.py``.
 """
 
 from __future__ import annotations

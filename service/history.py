@@ -19,7 +19,6 @@ writes) with a warning logged.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Sequence
@@ -51,84 +50,11 @@ from contracts.redis_keys import (
     times_key,
 )
 from service import metrics
+from service.record_script import RECORD_SCRIPT, RECORD_SHA
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Events in order, each atomically. An event goes where its time puts it: in front of the
-# first item whose recorded time is unknown or not newer, so a late event never displaces newer
-# ones; an item already there at the same or a newer time is left as it is (replays change
-# nothing). Then: trim (forgetting the times of trimmed items), refresh both TTLs, and record the
-# item's category when the event names one.
-# KEYS: per event its history list and its times hash, then the item-category hash.
-# ARGV: per event item id, category id ('' for none) and unix seconds; then length and TTL.
-# Returns the (1-based) positions of events skipped because a key holds another type, and how
-# many categories were not written because the hash key holds another type.
-RECORD_SCRIPT = """
-local n = (#KEYS - 1) / 2
-local hash = KEYS[#KEYS]
-local length = tonumber(ARGV[3 * n + 1])
-local ttl = ARGV[3 * n + 2]
-local hash_kind = redis.call('TYPE', hash)['ok']
-local hash_ok = hash_kind == 'hash' or hash_kind == 'none'
-local skipped = {}
-local categories_skipped = 0
-local function usable(key, kind)
-  local found = redis.call('TYPE', key)['ok']
-  return found == kind or found == 'none'
-end
-for i = 1, n do
-  local list, times = KEYS[2 * i - 1], KEYS[2 * i]
-  local item, category, at = ARGV[3 * i - 2], ARGV[3 * i - 1], tonumber(ARGV[3 * i])
-  if usable(list, 'list') and usable(times, 'hash') then
-    local known = tonumber(redis.call('HGET', times, item))
-    if known == nil or known < at then
-      redis.call('LREM', list, 0, item)
-      local head = redis.call('LINDEX', list, 0)
-      local head_at = head and tonumber(redis.call('HGET', times, head))
-      if not head_at or head_at <= at then
-        redis.call('LPUSH', list, item)
-      else
-        local items = redis.call('LRANGE', list, 0, -1)
-        local ats = redis.call('HMGET', times, unpack(items))
-        local pivot = nil
-        for j = 1, #items do
-          local t = tonumber(ats[j])
-          if t == nil or t <= at then
-            pivot = items[j]
-            break
-          end
-        end
-        if pivot then
-          redis.call('LINSERT', list, 'BEFORE', pivot, item)
-        else
-          redis.call('RPUSH', list, item)
-        end
-      end
-      redis.call('HSET', times, item, ARGV[3 * i])
-      local trimmed = redis.call('LRANGE', list, length, -1)
-      if #trimmed > 0 then
-        redis.call('LTRIM', list, 0, length - 1)
-        redis.call('HDEL', times, unpack(trimmed))
-      end
-    end
-    redis.call('EXPIRE', list, ttl)
-    redis.call('EXPIRE', times, ttl)
-  else
-    skipped[#skipped + 1] = i
-  end
-  local category = ARGV[3 * i - 1]
-  if category ~= '' then
-    if hash_ok then
-      redis.call('HSET', hash, item, category)
-    else
-      categories_skipped = categories_skipped + 1
-    end
-  end
-end
-return {skipped, categories_skipped}
-"""
-RECORD_SHA = hashlib.sha1(RECORD_SCRIPT.encode()).hexdigest()
 # Events per script run. Redis serves nobody else while a script runs, so a run stays near a
 # millisecond (~13 µs an event on Redis 6.2); a run per event would instead spend most of a
 # batch's time on per-command overhead (a 1000-event batch: ~120 ms instead of ~20 ms).

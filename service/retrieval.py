@@ -1,5 +1,8 @@
 """From seeds to explained candidates: precomputed neighbour rows, batched queries, the fair merge.
 
+(One idea at ~410 lines: the module rule top to bottom — seeds, searches, blend, merge,
+backfill — whose helpers share one data shape, ``_Ranked``; the kernel is ``merge.py``.)
+
 A module's seeds are the user's last few distinct items of one interaction (views for "Inspired
 by what you viewed", carts for "…carted"). Each seed (ℓ, X) is looked up as the pair (ℓ, X):
 its neighbours among target pairs come from the precomputed table X>target when the version has
