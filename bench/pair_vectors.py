@@ -21,7 +21,7 @@ from contracts.interactions import Interaction
 from trainer.config import TrainConfig
 from trainer.evaluation.generators import embeddings_of
 from trainer.evaluation.metrics import build_test_pairs
-from trainer.evaluation.run import EvalOptions, Scorer
+from trainer.evaluation.scorer import EvalOptions, Scorer
 from trainer.evaluation.split import seen_items
 from trainer.evaluation.tuning import validation_split
 from trainer.events import load_events

@@ -282,7 +282,8 @@ def evaluate(
     from trainer.evaluation.plots import write_plots
     from trainer.evaluation.published import evaluate_version
     from trainer.evaluation.report import write_report
-    from trainer.evaluation.run import EvalOptions, evaluate_log
+    from trainer.evaluation.run import evaluate_log
+    from trainer.evaluation.scorer import EvalOptions
     from trainer.evaluation.split import SplitError
     from trainer.events import BadRowsError, EventLogError
 

@@ -13,7 +13,7 @@ from contracts import artifacts
 from trainer.cli import main
 from trainer.config import TrainConfig
 from trainer.evaluation.reference import gensim_available
-from trainer.evaluation.run import ABLATIONS, NEEDS
+from trainer.evaluation.variants import ABLATIONS, NEEDS
 from trainer.pipeline import train
 from trainer.synth import SynthConfig, generate, write_events
 

@@ -29,7 +29,7 @@ from trainer.config import DataConfig, TrainConfig
 from trainer.evaluation.generators import CategoryVectors, Embeddings, RankedListGenerator
 from trainer.evaluation.metrics import build_test_pairs
 from trainer.evaluation.results import Evaluation
-from trainer.evaluation.run import EvalOptions, Scorer, interaction_matrix
+from trainer.evaluation.scorer import EvalOptions, Scorer, interaction_matrix
 from trainer.evaluation.split import holdout
 from trainer.events import EventLog, load_events
 from trainer.vocab import item_categories

@@ -202,7 +202,7 @@ def _ablations(ev: Evaluation, k: int) -> str:
     out = [
         "## Ablations: the custom negatives, and the blog's extensions (%, all pairs)\n",
         "Each variant retrains the pair model with the main config plus its change "
-        "(`trainer/evaluation/run.py` ABLATIONS); the `paper + …` variants start from the "
+        "(`trainer/evaluation/variants.py` ABLATIONS); the `paper + …` variants start from the "
         "paper's model, the main config without the blog's extensions. Variants the log has no "
         "data for are skipped (see the notes).\n",
     ]

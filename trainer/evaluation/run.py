@@ -1,9 +1,8 @@
 """``evaluate``: train every model before the cutoff, score every candidate generator after it.
 
-One idea at ~530 lines: the order of one evaluation run and the scoring that every generator
-shares (``Scorer``); each generator, metric, report part and the blend rule live in their own
-files beside it. The ablation and sweep loops are a few lines each and read best next to the
-flow that calls them.
+The order of one evaluation run; the scoring every generator shares is ``scorer.py``, the
+retrained variants (ablations, dimension sweep) ``variants.py``, and each generator, metric,
+report part and the blend rule has its own file beside it.
 
 Top to bottom: load → time split → test pairs and their H → fit the pair and item models
 (``trainer.fit.fit``) and gensim's reference → candidate sets of every generator for every
@@ -19,7 +18,6 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +29,8 @@ from trainer.cold import category_token_rows
 from trainer.config import TrainConfig
 from trainer.evaluation.copurchase import copurchase_generator
 from trainer.evaluation.generators import (
-    CandidateGenerator,
     CategoryVectors,
-    EmbeddingGenerator,
     Embeddings,
-    SearchKind,
     category_popular_generator,
     embeddings_of,
     item_codes,
@@ -43,13 +38,8 @@ from trainer.evaluation.generators import (
     popularity,
 )
 from trainer.evaluation.metrics import (
-    KS,
-    PairHits,
     TestPairs,
     build_test_pairs,
-    coverage,
-    hit_rates,
-    pair_hits,
 )
 from trainer.evaluation.reference import gensim_available, train_gensim
 from trainer.evaluation.results import (
@@ -58,8 +48,16 @@ from trainer.evaluation.results import (
     GensimCheck,
     ModelResult,
 )
+from trainer.evaluation.scorer import (
+    EvalOptions,
+    Scorer,
+    interaction_matrix,
+    train_seconds_of,
+    with_train_seconds,
+)
 from trainer.evaluation.served import ServedGenerator, served_path
 from trainer.evaluation.split import Split, seen_items, time_split
+from trainer.evaluation.variants import ABLATIONS, ablate, missing_data, sweep_dim
 from trainer.events import EventLog, load_events
 from trainer.fit import Models, fit
 from trainer.sgns import train_sgns
@@ -67,179 +65,7 @@ from trainer.vocab import encode_items, item_categories
 
 log = logging.getLogger("trainer.evaluation")
 
-COLD_VIEW, COLD_ITEMS = "view-interaction + cold items", "no-interaction + cold items"
-COLD_TOKEN = "view-interaction + cold items by category token"
-JOURNEY_WEIGHTS = {"view": 1.0, "favorite": 1.25, "cart": 1.5, "purchase": 2.0}
-JOURNEYS = {"purchase_context": True, "weights": JOURNEY_WEIGHTS, "purchase_session_weight": 2.0}
-PAPER: dict[str, dict[str, Any]] = {"negatives": {"implicit": False}, "entities": {"kinds": []}}
-"""The paper's model: the main config without the blog's extensions (journeys are off)."""
-
-
-def _on_paper(extension: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {s: {**PAPER.get(s, {}), **extension.get(s, {})} for s in {*PAPER, *extension}}
-
-
-ABLATIONS: dict[str, dict[str, dict[str, Any]]] = {
-    "hierarchy off": {"negatives": {"hierarchy": False}},
-    "taxonomy off": {"negatives": {"taxonomy": False}},
-    "both off": {"negatives": {"hierarchy": False, "taxonomy": False}},
-    # the blog's extensions (issue 6) on the paper's model, alone and together
-    "paper's model": PAPER,
-    "paper + purchase context": _on_paper({"journeys": {"purchase_context": True}}),
-    "paper + weights": _on_paper(
-        {"journeys": {"weights": JOURNEY_WEIGHTS, "purchase_session_weight": 2.0}}
-    ),
-    "paper + both journeys": _on_paper({"journeys": JOURNEYS}),
-    "paper + implicit negatives": _on_paper({"negatives": {"implicit": True}}),
-    "paper + category tokens": _on_paper({"entities": {"kinds": ["category"]}}),
-    "paper + query & shop tokens": _on_paper({"entities": {"kinds": ["query", "shop"]}}),
-    "paper + all extensions": {
-        "journeys": JOURNEYS,
-        "negatives": {"implicit": True},
-        "entities": {"kinds": ["query", "category", "shop"]},
-    },
-}
-"""Variants of the main config retrained for the ablation table: section → field overrides."""
-NEEDS = {"paper + implicit negatives": "impressions", "paper + query & shop tokens": "entities"}
-"""What a variant needs from the log, without which it only retrains the paper's model."""
-MATRIX_TARGETS: tuple[Interaction | None, ...] = (*Interaction, None)  # None: "any"
 SAMPLE_PER_INTERACTION = 500  # pair vectors per interaction in the figure-2 projection
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    """How to evaluate (the model hyper-parameters are the TrainConfig's)."""
-
-    test_days: float = 1.0
-    ks: tuple[int, ...] = KS
-    sweep_dims: tuple[int, ...] = ()
-    ablations: bool = True
-    gensim: bool = True
-    gensim_runs: int = 1  # seeds averaged on both sides of the gensim check
-    matrix: bool = True
-    # None: the whole training period, like Amazon's item-to-item; the longest window scored
-    # best on both validation splits (docs/experiments.md), so the baseline runs at its best.
-    copurchase_window_hours: float | None = None
-    search: SearchKind = "exact"
-    progress: bool = True
-    command: str = ""
-
-    def settings(self) -> dict[str, Any]:
-        """What the report records of these options."""
-        return {
-            "test_days": self.test_days,
-            "ks": list(self.ks),
-            "copurchase_window_hours": self.copurchase_window_hours,
-            "search": self.search,
-            "gensim_runs": self.gensim_runs,
-        }
-
-
-class Scorer:
-    """Scores generators on one test set: the same pairs, queries and K for every model."""
-
-    def __init__(self, pairs: TestPairs, seen: np.ndarray, n_items: int, options: EvalOptions):
-        self.pairs = pairs
-        self.query = np.unique(pairs.event_item)
-        self.seen_mask = np.isin(pairs.item, seen)
-        self.n_items = n_items
-        self.options = options
-
-    def score(
-        self, generator: CandidateGenerator, train_seconds: float | None = None
-    ) -> ModelResult:
-        started = time.perf_counter()
-        k = max(self.options.ks)
-        candidates = generator.candidates(self.query, k, self.options.progress)
-        seconds = time.perf_counter() - started
-        ks = self.options.ks
-        return ModelResult(
-            hit=hit_rates(self.pairs, candidates, ks),
-            seen=hit_rates(self.pairs, candidates, ks, mask=self.seen_mask),
-            coverage=coverage(self.pairs, candidates),
-            candidate_seconds=seconds,
-            train_seconds=train_seconds,
-        )
-
-    def score_each_k(
-        self, generator: CandidateGenerator, train_seconds: float | None = None
-    ) -> ModelResult:
-        """``score`` for a generator whose list at K is not the prefix of its list at a larger
-        K (``served``: the blend threshold depends on K): each K is scored on its own list."""
-        started = time.perf_counter()
-        ks = self.options.ks
-        lists = [generator.candidates(self.query, k, self.options.progress) for k in ks]
-        seconds = time.perf_counter() - started
-        per_k = [pair_hits(self.pairs, found, (k,)) for found, k in zip(lists, ks, strict=True)]
-        hits = PairHits(
-            tuple(ks), {t: np.hstack([p.h[t] for p in per_k]) for t in per_k[0].h}, per_k[0].has
-        )
-        return ModelResult(
-            hit=hits.rates(self.pairs.bootstrap),
-            seen=hits.rates(self.pairs.bootstrap, self.seen_mask),
-            coverage=coverage(self.pairs, lists[-1]),
-            candidate_seconds=seconds,
-            train_seconds=train_seconds,
-        )
-
-    def embedding_models(
-        self,
-        pair_emb: Embeddings,
-        item_emb: Embeddings | None,
-        config: TrainConfig,
-        category: np.ndarray,
-        train_seconds: dict[str, float | None] | None = None,
-        category_tokens: CategoryVectors | None = None,
-    ) -> dict[str, ModelResult]:
-        """view-, cart- and no-interaction, and the view and no-interaction models with cold
-        items (a test item unknown to the model searched with its ``category``'s mean; also
-        with its learned category token, when the model has ``category_tokens``)."""
-        seconds = train_seconds or {}
-        runs: list[tuple[str, Embeddings, Interaction | None, np.ndarray | None, str]] = [
-            ("view-interaction", pair_emb, Interaction.VIEW, None, "pairs"),
-            ("cart-interaction", pair_emb, Interaction.CART, None, "pairs"),
-            (COLD_VIEW, pair_emb, Interaction.VIEW, category, "pairs"),
-        ]
-        if category_tokens is not None:
-            runs.append((COLD_TOKEN, pair_emb, Interaction.VIEW, category, "pairs"))
-        if item_emb is not None:
-            runs.insert(2, ("no-interaction", item_emb, None, None, "items"))
-            runs.append((COLD_ITEMS, item_emb, None, category, "items"))
-        return {
-            name: self.score(
-                self.embedding(
-                    emb,
-                    config,
-                    query,
-                    cold_category=cold,
-                    cold_vectors=category_tokens if name == COLD_TOKEN else None,
-                ),
-                seconds.get(model),
-            )
-            for name, emb, query, cold, model in runs
-        }
-
-    def embedding(
-        self,
-        embeddings: Embeddings,
-        config: TrainConfig,
-        query: Interaction | None,
-        target: Interaction | None = None,
-        cold_category: np.ndarray | None = None,
-        cold_vectors: CategoryVectors | None = None,
-    ) -> EmbeddingGenerator:
-        return EmbeddingGenerator(
-            embeddings,
-            self.n_items,
-            query,
-            target,
-            config.index.similarity,
-            self.options.search,
-            config.index,
-            config.sgns.threads,
-            cold_category,
-            cold_vectors,
-        )
 
 
 def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Evaluation:
@@ -260,7 +86,7 @@ def evaluate_log(events: Path, config: TrainConfig, options: EvalOptions) -> Eva
     scorer = Scorer(pairs, seen_items(models.sessions), len(event_log.item_ids), options)
     pair_emb, item_emb = embeddings_of(models, event_log)
     results: dict[str, ModelResult] = {}
-    train_s = _train_seconds(models)
+    train_s = train_seconds_of(models)
     with _timed(timings, "score main models"):
         category = item_categories(event_log)
         tokens = category_tokens_of(models, event_log)
@@ -384,7 +210,7 @@ def gensim_reference(
         cfg = config.with_overrides({"sgns": {"seed": config.sgns.seed + run}})
         u, v, seconds = train_gensim(corpus, cfg.sgns)
         result = scorer.score(scorer.embedding(Embeddings(u, v, item_code, None), cfg, None))
-        reported = reported or _with_train(result, seconds)
+        reported = reported or with_train_seconds(result, seconds)
         theirs.append(result.hit)
         if run:
             again = train_sgns(corpus, cfg.sgns, progress=options.progress, desc="items")
@@ -392,83 +218,6 @@ def gensim_reference(
             mine.append(scorer.score(scorer.embedding(emb, cfg, None)).hit)
     assert reported is not None
     return reported, GensimCheck.paired(mine, theirs, k)
-
-
-def interaction_matrix(
-    scorer: Scorer, pair_emb: Embeddings, config: TrainConfig
-) -> dict[str, dict[str, Any]]:
-    """ "Because you X this, you may Y that": pairs with interaction X, X's vector, Y's rows."""
-    matrix: dict[str, dict[str, Any]] = {}
-    for x in Interaction:
-        mask = scorer.pairs.interaction == int(x)
-        if not mask.any():
-            continue
-        query = np.unique(scorer.pairs.item[mask])
-        row = {}
-        for y in MATRIX_TARGETS:
-            generator = scorer.embedding(pair_emb, config, x, y)
-            candidates = generator.candidates(query, max(scorer.options.ks))
-            row["any" if y is None else y.label] = hit_rates(
-                scorer.pairs, candidates, scorer.options.ks, mask=mask
-            )
-        matrix[x.label] = row
-    return matrix
-
-
-def sweep_dim(
-    dim: int,
-    split: Split,
-    main: Models,
-    main_results: dict[str, ModelResult],
-    scorer: Scorer,
-    config: TrainConfig,
-    options: EvalOptions,
-) -> dict[str, ModelResult]:
-    """The view-interaction and no-interaction models at dimension ``dim`` (Table 3)."""
-    if dim == config.sgns.dim:
-        return {name: main_results[name] for name in ("view-interaction", "no-interaction")}
-    cfg = config.with_overrides({"sgns": {"dim": dim}})
-    models = fit(split.train, cfg, options.progress)
-    pair_emb, item_emb = embeddings_of(models, split.train)
-    train_s = _train_seconds(models)
-    out = {"view-interaction": scorer.score(scorer.embedding(pair_emb, cfg, Interaction.VIEW))}
-    out["view-interaction"] = _with_train(out["view-interaction"], train_s["pairs"])
-    if item_emb is not None:
-        result = scorer.score(scorer.embedding(item_emb, cfg, None))
-        out["no-interaction"] = _with_train(result, train_s["items"])
-    return out
-
-
-def missing_data(variant: str, event_log: EventLog) -> str | None:
-    """What ``variant`` needs (NEEDS) and the log lacks, as a column name; None: nothing."""
-    need = NEEDS.get(variant)
-    if need == "impressions" and event_log.impressions is None:
-        return "impressions column"
-    if need == "entities" and event_log.query is None and event_log.shop is None:
-        return "query or shop_id column"
-    return None
-
-
-def ablate(
-    overrides: dict[str, dict[str, Any]],
-    split: Split,
-    event_log: EventLog,
-    scorer: Scorer,
-    config: TrainConfig,
-    options: EvalOptions,
-) -> dict[str, ModelResult]:
-    """The pair model retrained with ``overrides`` (negatives off, journey extensions on)."""
-    cfg = config.with_overrides(overrides)
-    cfg = cfg.model_copy(update={"no_interaction": False})
-    models = fit(split.train, cfg, options.progress)
-    pair_emb, _ = embeddings_of(models, event_log)
-    seconds = models.pairs.seconds
-    return {
-        f"{name}-interaction": _with_train(
-            scorer.score(scorer.embedding(pair_emb, cfg, interaction)), seconds
-        )
-        for name, interaction in (("view", Interaction.VIEW), ("cart", Interaction.CART))
-    }
 
 
 def data_statistics(
@@ -502,17 +251,6 @@ def embedding_sample(emb: Embeddings, seed: int) -> EmbeddingSample:
     picked = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     assert emb.interaction is not None
     return EmbeddingSample(emb.input[picked], emb.interaction[picked])
-
-
-def _train_seconds(models: Models) -> dict[str, float | None]:
-    return {
-        "pairs": models.pairs.seconds,
-        "items": None if models.items is None else models.items.seconds,
-    }
-
-
-def _with_train(result: ModelResult, seconds: float | None) -> ModelResult:
-    return ModelResult(result.hit, result.seen, result.coverage, result.candidate_seconds, seconds)
 
 
 @contextmanager

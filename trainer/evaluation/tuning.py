@@ -36,7 +36,7 @@ from trainer.config import TrainConfig, load_config
 from trainer.evaluation.copurchase import copurchase_generator
 from trainer.evaluation.generators import embeddings_of
 from trainer.evaluation.metrics import TARGETS, build_test_pairs
-from trainer.evaluation.run import EvalOptions, Scorer
+from trainer.evaluation.scorer import EvalOptions, Scorer
 from trainer.evaluation.split import Split, seen_items, time_split
 from trainer.evaluation.structure import neighbour_structure
 from trainer.events import EventLog, load_events
