@@ -1,9 +1,10 @@
 """Skip-gram with negative sampling in numba: word2vec's algorithm plus the paper's negatives.
 
-One idea at ~675 lines: the SGNS kernel and the host code that feeds it. The numba functions
-must see each other's definitions to inline (``_update``, ``_add``, ``_input_vector``); the
-custom negatives' helpers are already in ``trainer/negatives.py``. Issue 13 packs the kernel's
-arguments and splits ``_train_shard`` into small steps, which is where the length goes.
+One idea at ~700 lines: the SGNS kernel and the host code that feeds it. The kernel takes three
+typed tuples — ``Knobs`` (scalars), ``Tables`` (read-only arrays), ``Vectors`` (what it
+writes) — and ``_train_shard`` reads top to bottom as its steps, each a small inlined function
+(``_mark_session``, ``_subsample``, ``_custom_negatives``, ``_step``); numba inlines them only
+from the same module, hence one file (the custom negatives' lookups are ``trainer/negatives.py``).
 
 The loss, per session S (subsampled as in word2vec) and per position t with token p_t, for each
 context position c in word2vec's sampled shrinking window around t:
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -134,22 +136,21 @@ def train_sgns(
     composed = share[:, 0] >= 0
     u[composed] = 0.0  # composed: the shared parts start random, the pair's own part at zero
     journeys = journeys if journeys is not None and len(tables.token_interaction) else None
-    knobs = _Knobs.of(config, negatives, journeys or JourneysConfig())
-    keep = _keep_probability(corpus.counts, config.sample)
-    noise = _noise_table(corpus.counts, config.ns_exponent)
-    compile_seconds = _warm_up(config.dim, knobs, threads)
     implicit = corpus.implicit if negatives.implicit and corpus.implicit is not None else None
+    implicit_offsets, implicit_tokens, implicit_longest = _implicit_arrays(implicit)
+    knobs = Knobs.of(config, negatives, journeys or JourneysConfig(), implicit_longest)
     token_weight, token_purchase = _journey_arrays(n_tokens, tables, journeys)
-    fixed = _fixed_arguments(
-        knobs,
+    kernel_tables = _tables(
         tables,
+        _keep_probability(corpus.counts, config.sample),
+        _noise_table(corpus.counts, config.ns_exponent),
         token_weight,
         token_purchase,
-        *_implicit_arrays(implicit),
+        (implicit_offsets, implicit_tokens),
         share,
-        u_item,
-        v_shared,
     )
+    vectors = Vectors(u, v, u_item, v_shared)
+    compile_seconds = _warm_up(config.dim, knobs, threads)
     numba.set_num_threads(threads)
     marks = np.zeros((threads, n_tokens), dtype=np.int64)
     stamps = np.zeros(threads, dtype=np.int64)
@@ -179,11 +180,9 @@ def train_sgns(
                 marks,
                 stamps,
                 stats,
-                u,
-                v,
-                keep,
-                noise,
-                *fixed,
+                vectors,
+                kernel_tables,
+                knobs,
             )
             done += chunk_tokens
             bar.update(chunk_tokens)
@@ -257,13 +256,12 @@ def resolve_threads(threads: int) -> int:
     return threads or int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class _Knobs:
-    """The kernel's scalar arguments, typed once so numba compiles one signature."""
+class Knobs(NamedTuple):
+    """The kernel's scalars, one typed tuple (numba compiles one signature for it)."""
 
     window: int
     negatives: int
-    shared: bool
+    shared: bool  # random negatives drawn once per target and shared by its window
     hierarchy: bool
     hierarchy_weight: float
     taxonomy_count: int
@@ -272,10 +270,16 @@ class _Knobs:
     purchase_session_weight: float
     weighted: bool  # some interaction weight is not 1: look weights up per pair
     implicit_weight: float
+    implicit_longest: int  # the most implicit negatives of one position (0: none)
 
     @staticmethod
-    def of(config: SGNSConfig, negatives: NegativesConfig, journeys: JourneysConfig) -> _Knobs:
-        return _Knobs(
+    def of(
+        config: SGNSConfig,
+        negatives: NegativesConfig,
+        journeys: JourneysConfig,
+        implicit_longest: int = 0,
+    ) -> Knobs:
+        return Knobs(
             window=config.window,
             negatives=config.negatives,
             shared=bool(config.shared_negatives),
@@ -287,7 +291,36 @@ class _Knobs:
             purchase_session_weight=float(journeys.purchase_session_weight),
             weighted=any(w != 1.0 for w in journeys.weights.values()),
             implicit_weight=float(negatives.implicit_weight),
+            implicit_longest=implicit_longest,
         )
+
+
+class Tables(NamedTuple):
+    """The kernel's read-only arrays, the same for every chunk of a run."""
+
+    exp_table: np.ndarray  # float32: σ on a grid of [-MAX_EXP, MAX_EXP]
+    keep: np.ndarray  # float32 per token: subsampling's keep probability
+    noise: np.ndarray  # int32: unigram^0.75 draws
+    token_item: np.ndarray  # the custom negatives' lookups (trainer/negatives.py) …
+    token_interaction: np.ndarray
+    item_token: np.ndarray
+    token_category: np.ndarray
+    category_offsets: np.ndarray
+    category_view_tokens: np.ndarray  # … to here
+    token_weight: np.ndarray  # float32 per token: its interaction's journey weight
+    token_purchase: np.ndarray  # bool per token: a purchase pair
+    implicit_offsets: np.ndarray  # int64 CSR over corpus positions: skipped impressions …
+    implicit_tokens: np.ndarray  # … their tokens
+    share: np.ndarray  # int32 (n_tokens, parts): rows of the shared parts, -1 (independent)
+
+
+class Vectors(NamedTuple):
+    """What training writes, shared by the threads (hogwild)."""
+
+    u: np.ndarray  # float32 input vectors (a composed token's own part)
+    v: np.ndarray  # float32 output vectors
+    u_item: np.ndarray  # float32 shared input parts (items, categories) of composed tokens
+    v_shared: np.ndarray  # float32 shared output parts
 
 
 def _alpha(config: SGNSConfig, progress: float) -> float:
@@ -359,56 +392,56 @@ def _implicit_arrays(
     return offsets, tokens, int(np.diff(offsets).max(initial=0))
 
 
-def _fixed_arguments(
-    knobs: _Knobs,
+def _tables(
     tables: NegativeTables,
+    keep: np.ndarray,
+    noise: np.ndarray,
     token_weight: np.ndarray,
     token_purchase: np.ndarray,
-    implicit_offsets: np.ndarray,
-    implicit_tokens: np.ndarray,
-    implicit_longest: int,
+    implicit: tuple[np.ndarray, np.ndarray],
     share: np.ndarray,
-    u_item: np.ndarray,
-    v_shared: np.ndarray,
-) -> tuple[object, ...]:
-    """The kernel's trailing arguments, the same for every chunk of a run."""
-    return (
-        _exp_table(),
-        knobs.window,
-        knobs.negatives,
-        knobs.shared,
-        knobs.hierarchy,
-        knobs.hierarchy_weight,
-        knobs.taxonomy_count,
-        knobs.taxonomy_weight,
-        tables.token_item,
-        tables.token_interaction,
-        tables.item_token,
-        tables.token_category,
-        tables.category_offsets,
-        tables.category_view_tokens,
-        knobs.purchase_context,
-        knobs.purchase_session_weight,
-        knobs.weighted,
-        token_weight,
-        token_purchase,
-        implicit_offsets,
-        implicit_tokens,
-        implicit_longest,
-        knobs.implicit_weight,
-        share,
-        u_item,
-        v_shared,
+) -> Tables:
+    return Tables(
+        exp_table=_exp_table(),
+        keep=keep,
+        noise=noise,
+        token_item=tables.token_item,
+        token_interaction=tables.token_interaction,
+        item_token=tables.item_token,
+        token_category=tables.token_category,
+        category_offsets=tables.category_offsets,
+        category_view_tokens=tables.category_view_tokens,
+        token_weight=token_weight,
+        token_purchase=token_purchase,
+        implicit_offsets=implicit[0],
+        implicit_tokens=implicit[1],
+        share=share,
     )
 
 
-def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
+def _warm_up(dim: int, knobs: Knobs, threads: int) -> float:
     """Compile (or load from cache) the kernel on a toy corpus; return the seconds it took.
 
     The toy arguments have the real ones' types, so the real run reuses this compilation.
     """
     started = time.perf_counter()
     numba.set_num_threads(1)
+    implicit_offsets, implicit_tokens, _ = _implicit_arrays(None)
+    tables = _tables(
+        NegativeTables.toy(4),
+        np.ones(4, dtype=np.float32),
+        np.zeros(8, dtype=np.int32),
+        np.ones(4, np.float32),
+        np.zeros(4, np.bool_),
+        (implicit_offsets, implicit_tokens),
+        np.full((4, 2), -1, np.int32),
+    )
+    vectors = Vectors(
+        np.zeros((4, dim), np.float32),
+        np.zeros((4, dim), np.float32),
+        np.zeros((1, dim), np.float32),
+        np.zeros((1, dim), np.float32),
+    )
     _train_chunk(
         np.array([0, 1, 2, 3], dtype=np.int32),
         np.array([0, 4], dtype=np.int64),
@@ -419,20 +452,9 @@ def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
         np.zeros((1, 4), dtype=np.int64),
         np.zeros(1, dtype=np.int64),
         np.zeros((1, 5), dtype=np.int64),
-        np.zeros((4, dim), dtype=np.float32),
-        np.zeros((4, dim), dtype=np.float32),
-        np.ones(4, dtype=np.float32),
-        np.zeros(8, dtype=np.int32),
-        *_fixed_arguments(
-            knobs,
-            NegativeTables.toy(4),
-            np.ones(4, np.float32),
-            np.zeros(4, np.bool_),
-            *_implicit_arrays(None),
-            np.full((4, 2), -1, np.int32),
-            np.zeros((1, dim), np.float32),
-            np.zeros((1, dim), np.float32),
-        ),
+        vectors,
+        tables,
+        knobs._replace(implicit_longest=0),  # the toy has no impressions
     )
     numba.set_num_threads(threads)
     return time.perf_counter() - started
@@ -440,44 +462,50 @@ def _warm_up(dim: int, knobs: _Knobs, threads: int) -> float:
 
 @njit(parallel=True, cache=True)
 def _train_chunk(
-    tokens, offsets, bounds, alpha_lo, alpha_hi, seeds, marks, stamps, stats, u, v, keep,
-    noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
-    token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
-    purchase_context, w_session, weighted, token_weight, token_purchase,
-    imp_offsets, imp_tokens, imp_longest, w_imp, share, u_item, v_shared,
+    tokens, offsets, bounds, alpha_lo, alpha_hi, seeds, marks, stamps, stats, vectors, tables,
+    knobs,
 ):  # fmt: skip
+    """One chunk of sessions, one shard of it per thread."""
     for shard in prange(len(bounds) - 1):
         stamps[shard] = _train_shard(
             tokens, offsets, bounds[shard], bounds[shard + 1], alpha_lo, alpha_hi, seeds[shard],
-            marks[shard], stamps[shard], stats[shard], u, v, keep, noise, exp_table, window,
-            n_neg, shared, hierarchy, w_hier, tax_count, w_tax, token_item, token_interaction,
-            item_token, token_category, cat_offsets, cat_views, purchase_context, w_session,
-            weighted, token_weight, token_purchase, imp_offsets, imp_tokens, imp_longest, w_imp,
-            share, u_item, v_shared,
+            marks[shard], stamps[shard], stats[shard], vectors, tables, knobs,
         )  # fmt: skip
+
+
+POSITIVE, NEGATIVE = np.float32(1.0), np.float32(0.0)  # an update's label
 
 
 @njit(cache=True, fastmath=True, nogil=True)
 def _train_shard(
-    tokens, offsets, s_lo, s_hi, alpha_lo, alpha_hi, rng, mark, stamp, stats, u, v, keep,
-    noise, exp_table, window, n_neg, shared, hierarchy, w_hier, tax_count, w_tax,
-    token_item, token_interaction, item_token, token_category, cat_offsets, cat_views,
-    purchase_context, w_session, weighted, token_weight, token_purchase,
-    imp_offsets, imp_tokens, imp_longest, w_imp, share, u_item, v_shared,
+    tokens, offsets, s_lo, s_hi, alpha_lo, alpha_hi, rng, mark, stamp, stats, vectors, tables,
+    knobs,
 ):  # fmt: skip
-    """Train sessions s_lo..s_hi; return the last session stamp used in ``mark``."""
-    dim = u.shape[1]
-    neu1e = np.zeros(dim, dtype=np.float32)
-    buffer = np.zeros(dim, dtype=np.float32)  # a composed input vector
-    tbuf = np.zeros(dim, dtype=np.float32)  # a composed output vector
+    """Train sessions s_lo..s_hi; return the last session stamp used in ``mark``.
+
+    Per session: mark what it holds (and its purchases), subsample it, then for every kept
+    position: its custom negatives, its random ones, its window's updates, and the session's
+    purchases as global contexts. ``rng`` is consumed in that order, which fixes the results.
+    """
+    dim = vectors.u.shape[1]
+    window, n_neg, shared, weighted = knobs.window, knobs.negatives, knobs.shared, knobs.weighted
     longest = 0
     for s in range(s_lo, s_hi):
         longest = max(longest, offsets[s + 1] - offsets[s])
     kept = np.empty(longest, dtype=np.int32)
     kept_at = np.empty(longest, dtype=np.int64)  # corpus position: its implicit negatives
-    custom = np.empty(N_INTERACTIONS + tax_count + imp_longest, dtype=np.int32)
+    n_custom = N_INTERACTIONS + knobs.taxonomy_count + knobs.implicit_longest
+    custom = np.empty(n_custom, dtype=np.int32)
+    weight = np.empty(n_custom, dtype=np.float64)  # each custom negative's weight
     drawn = np.empty(max(1, n_neg), dtype=np.int32)
     bought = np.empty(MAX_PURCHASE_CONTEXTS, dtype=np.int32)
+    neu1e = np.zeros(dim, dtype=np.float32)  # the context's accumulated step
+    buffer = np.zeros(dim, dtype=np.float32)  # a composed input vector
+    tbuf = np.zeros(dim, dtype=np.float32)  # a composed output vector
+    # unpacked once: an array taken from a tuple in the hot loop costs a reference count each time
+    u, v, u_item, v_shared = vectors
+    share, exp_table, noise = tables.share, tables.exp_table, tables.noise
+    token_weight, token_purchase, keep = tables.token_weight, tables.token_purchase, tables.keep
     total = max(1, offsets[s_hi] - offsets[s_lo])
     done = 0
     for s in range(s_lo, s_hi):
@@ -485,114 +513,41 @@ def _train_shard(
         alpha = np.float32(alpha_lo + (alpha_hi - alpha_lo) * done / total)
         done += b - a
         stamp += 1
-        session_w = np.float32(1.0)
-        n_bought = 0
-        for p in range(a, b):
-            t = tokens[p]
-            if token_purchase[t]:
-                session_w = np.float32(w_session)
-                if purchase_context and mark[t] != stamp and n_bought < MAX_PURCHASE_CONTEXTS:
-                    bought[n_bought] = t
-                    n_bought += 1
-            mark[t] = stamp
-        n_kept = 0
-        for p in range(a, b):
-            t = tokens[p]
-            if keep[t] < 1.0:
-                rng = rng * np.uint64(25214903917) + np.uint64(11)
-                if keep[t] < (rng & np.uint64(0xFFFF)) / 65536.0:
-                    continue
-            kept[n_kept] = t
-            kept_at[n_kept] = p
-            n_kept += 1
+        session_w, n_bought = _mark_session(
+            tokens, a, b, mark, stamp, token_purchase, knobs, bought
+        )
+        n_kept, rng = _subsample(tokens, a, b, keep, rng, kept, kept_at)
         for i in range(n_kept):
             target = kept[i]
-            n_h = 0
-            n_t = 0
-            if hierarchy:
-                n_h = hierarchy_negatives(
-                    target, token_item, token_interaction, item_token, mark, stamp, custom
-                )
-            if tax_count > 0 and only_viewed(
-                target, token_item, token_interaction, item_token, mark, stamp
-            ):
-                n_t, rng = taxonomy_negatives(
-                    target, tax_count, token_category, cat_offsets, cat_views, rng, custom, n_h
-                )
-            n_i = 0
-            if imp_longest > 0:  # skipped impressions the session did not come back to
-                at = kept_at[i]
-                for q in range(imp_offsets[at], imp_offsets[at + 1]):
-                    if mark[imp_tokens[q]] != stamp:
-                        custom[n_h + n_t + n_i] = imp_tokens[q]
-                        n_i += 1
+            counts, rng = _custom_negatives(
+                target, kept_at[i], mark, stamp, tables, knobs, rng, custom, weight
+            )
             n_r = 0
             if shared:
                 n_r, rng = _draw_negatives(noise, n_neg, target, rng, drawn)
             rng = rng * np.uint64(25214903917) + np.uint64(11)
             shrink = np.int64(rng % np.uint64(window))
-            for c in range(max(0, i - window + shrink), min(n_kept, i + window - shrink + 1)):
+            lo = max(0, i - window + shrink)
+            hi = min(n_kept, i + window - shrink + 1)
+            for c in range(lo, hi):
                 if c == i:
                     continue
-                ctx = kept[c]
                 lr = alpha * session_w
                 if weighted:
-                    lr *= token_weight[ctx] * token_weight[target]
+                    lr *= token_weight[kept[c]] * token_weight[target]
                 if lr == 0.0:
                     continue
-                neu1e[:] = 0.0
-                h = _input_vector(u, u_item, share, ctx, buffer)
-                _update(h, v, v_shared, share, target, np.float32(1.0), lr, neu1e, exp_table, tbuf)
                 if not shared:
                     n_r, rng = _draw_negatives(noise, n_neg, target, rng, drawn)
-                for q in range(n_r):
-                    _update(
-                        h, v, v_shared, share, drawn[q], np.float32(0.0), lr, neu1e, exp_table, tbuf
-                    )
-                for q in range(n_h):
-                    _update(
-                        h,
-                        v,
-                        v_shared,
-                        share,
-                        custom[q],
-                        np.float32(0.0),
-                        lr * w_hier,
-                        neu1e,
-                        exp_table,
-                        tbuf,
-                    )
-                for q in range(n_h, n_h + n_t):
-                    _update(
-                        h,
-                        v,
-                        v_shared,
-                        share,
-                        custom[q],
-                        np.float32(0.0),
-                        lr * w_tax,
-                        neu1e,
-                        exp_table,
-                        tbuf,
-                    )
-                for q in range(n_h + n_t, n_h + n_t + n_i):
-                    _update(
-                        h,
-                        v,
-                        v_shared,
-                        share,
-                        custom[q],
-                        np.float32(0.0),
-                        lr * w_imp,
-                        neu1e,
-                        exp_table,
-                        tbuf,
-                    )
-                _add(u, u_item, share, ctx, neu1e, np.float32(1.0))
+                context = kept[c]
+                _step(
+                    context, target, lr, drawn, n_r, custom, weight, counts,
+                    u, v, u_item, v_shared, share, exp_table, neu1e, buffer, tbuf,
+                )  # fmt: skip
                 stats[0] += 1
-                stats[1] += n_h
-                stats[2] += n_t
-                stats[4] += n_i
+                stats[1] += counts[0]
+                stats[2] += counts[1]
+                stats[4] += counts[2]
             for q in range(n_bought):  # the session's purchases: contexts of every position
                 goal = bought[q]
                 lr = alpha * session_w
@@ -600,17 +555,100 @@ def _train_shard(
                     lr *= token_weight[target] * token_weight[goal]
                 if goal == target or lr == 0.0:
                     continue
-                neu1e[:] = 0.0
-                h = _input_vector(u, u_item, share, target, buffer)
-                _update(h, v, v_shared, share, goal, np.float32(1.0), lr, neu1e, exp_table, tbuf)
                 n_g, rng = _draw_negatives(noise, n_neg, goal, rng, drawn)
-                for r in range(n_g):
-                    _update(
-                        h, v, v_shared, share, drawn[r], np.float32(0.0), lr, neu1e, exp_table, tbuf
-                    )
-                _add(u, u_item, share, target, neu1e, np.float32(1.0))
+                none = (0, 0, 0)  # no custom negatives for a global context
+                _step(
+                    target, goal, lr, drawn, n_g, custom, weight, none,
+                    u, v, u_item, v_shared, share, exp_table, neu1e, buffer, tbuf,
+                )  # fmt: skip
                 stats[3] += 1
     return stamp
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _mark_session(tokens, a, b, mark, stamp, token_purchase, knobs, bought):
+    """Mark the session's tokens with ``stamp`` ("in S", before subsampling); return its
+    journey weight and how many distinct purchases it put in ``bought`` (global contexts)."""
+    session_w = np.float32(1.0)
+    n_bought = 0
+    for p in range(a, b):
+        t = tokens[p]
+        if token_purchase[t]:
+            session_w = np.float32(knobs.purchase_session_weight)
+            if knobs.purchase_context and mark[t] != stamp and n_bought < MAX_PURCHASE_CONTEXTS:
+                bought[n_bought] = t
+                n_bought += 1
+        mark[t] = stamp
+    return session_w, n_bought
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _subsample(tokens, a, b, keep, rng, kept, kept_at):
+    """word2vec's frequent-token subsampling of one session into ``kept`` (positions in
+    ``kept_at``); return how many were kept and the rng."""
+    n_kept = 0
+    for p in range(a, b):
+        t = tokens[p]
+        if keep[t] < 1.0:
+            rng = rng * np.uint64(25214903917) + np.uint64(11)
+            if keep[t] < (rng & np.uint64(0xFFFF)) / 65536.0:
+                continue
+        kept[n_kept] = t
+        kept_at[n_kept] = p
+        n_kept += 1
+    return n_kept, rng
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _custom_negatives(target, at, mark, stamp, tables, knobs, rng, custom, weight):
+    """The paper's and the blog's negatives of ``target`` (at corpus position ``at``) into
+    ``custom``, each with its weight: hierarchy, then taxonomy, then skipped impressions the
+    session did not come back to. Return their three counts and the rng."""
+    n_h = 0
+    n_t = 0
+    if knobs.hierarchy:
+        n_h = hierarchy_negatives(
+            target, tables.token_item, tables.token_interaction, tables.item_token, mark, stamp,
+            custom,
+        )  # fmt: skip
+    if knobs.taxonomy_count > 0 and only_viewed(
+        target, tables.token_item, tables.token_interaction, tables.item_token, mark, stamp
+    ):
+        n_t, rng = taxonomy_negatives(
+            target, knobs.taxonomy_count, tables.token_category, tables.category_offsets,
+            tables.category_view_tokens, rng, custom, n_h,
+        )  # fmt: skip
+    n_i = 0
+    if knobs.implicit_longest > 0:
+        for q in range(tables.implicit_offsets[at], tables.implicit_offsets[at + 1]):
+            if mark[tables.implicit_tokens[q]] != stamp:
+                custom[n_h + n_t + n_i] = tables.implicit_tokens[q]
+                n_i += 1
+    for q in range(n_h):
+        weight[q] = knobs.hierarchy_weight
+    for q in range(n_h, n_h + n_t):
+        weight[q] = knobs.taxonomy_weight
+    for q in range(n_h + n_t, n_h + n_t + n_i):
+        weight[q] = knobs.implicit_weight
+    return (n_h, n_t, n_i), rng
+
+
+@njit(cache=True, fastmath=True, nogil=True, inline="always")
+def _step(
+    context, target, lr, drawn, n_random, custom, weight, counts,
+    u, v, u_item, v_shared, share, exp_table, neu1e, buffer, tbuf,
+):  # fmt: skip
+    """One context's updates: the positive (context, target), ``n_random`` random negatives,
+    then the custom ones (their learning rate scaled by their weight); the context's input
+    vector moves once, by the sum of its steps."""
+    neu1e[:] = 0.0
+    h = _input_vector(u, u_item, share, context, buffer)
+    _update(h, v, v_shared, share, target, POSITIVE, lr, neu1e, exp_table, tbuf)
+    for q in range(n_random):
+        _update(h, v, v_shared, share, drawn[q], NEGATIVE, lr, neu1e, exp_table, tbuf)
+    for q in range(counts[0] + counts[1] + counts[2]):
+        _update(h, v, v_shared, share, custom[q], NEGATIVE, lr * weight[q], neu1e, exp_table, tbuf)
+    _add(u, u_item, share, context, neu1e, np.float32(1.0))
 
 
 @njit(cache=True, nogil=True, inline="always")

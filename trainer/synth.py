@@ -1,9 +1,9 @@
 """A synthetic e-commerce event log whose structure the whole system's tests can rely on.
 
-One idea at ~555 lines: one simulated world. Its parts (catalogue, users, journeys, optional
-shops, queries and impressions) draw from one random stream in a fixed order, which is what
-makes every test's planted effect reproducible; split across files, that order would be easy to
-break without a test noticing.
+One idea at ~650 lines: one simulated world. Its parts (catalogue, users, journeys, optional
+shops, queries and impressions) draw from random streams in a fixed order, which is what makes
+every test's planted effect reproducible; split across files, that order would be easy to break
+without a test noticing. A batch of users is made in small steps (``_batch``) in that order.
 
 The world: categories ``c000``… come in complementary pairs (c000, c001), (c002, c003), … like
 phones and phone cases. Every item ``i000000``… belongs to one category, and within a category
@@ -253,15 +253,56 @@ def item_styles(config: SynthConfig) -> dict[str, int]:
     return dict(zip(ids, _styles(config, world).item_style.tolist(), strict=True))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A batch's sessions, decided before any item is: one entry per session, then per event."""
+
+    n_sessions: np.ndarray  # per user of the batch
+    user: np.ndarray  # per session …
+    cat: np.ndarray  # the first leg's category
+    cat2: np.ndarray  # the second leg's (after a cart): usually the complement
+    bounce: np.ndarray
+    v1: np.ndarray  # views of the first leg
+    before_fav: np.ndarray  # views before the favorite (v1 without one)
+    fav: np.ndarray
+    cart1: np.ndarray
+    v2: np.ndarray  # views of the second leg
+    cart2: np.ndarray
+    buy1: np.ndarray
+    buy2: np.ndarray
+    seg_end: np.ndarray  # (sessions, 8): where each of the 8 segments ends, from the start
+    first: np.ndarray  # the session's first event
+    n_events: np.ndarray  # … to here
+    seg: np.ndarray  # per event: its segment (0 views, 1 favorite, 2 views, 3 cart, 4 views,
+    #                  5 cart, 6 and 7 purchases)
+    sess: np.ndarray  # per event: its session
+
+
 def _batch(
     config: SynthConfig, world: _World, styles: _Styles | None, users: np.ndarray, b: int
 ) -> tuple[np.ndarray, ...]:
     """Events of ``users`` (batch ``b``) as (user, item, interaction, timestamp) arrays in (user,
     time) order, then (query, n_shown, shown): a query code per event (3 * category + phrasing,
     or -1), and per event the count of its impressions, all of them concatenated in event order;
-    each of the last three empty when its knob is off."""
-    c = config
-    rng = np.random.default_rng([c.seed, 1, b])
+    each of the last three empty when its knob is off.
+
+    Steps in the order they draw from the batch's random stream (searches and listings have
+    streams of their own, so switching them on changes nothing else)."""
+    rng = np.random.default_rng([config.seed, 1, b])
+    plan = _plan_sessions(config, world, users, rng)
+    ev_cat, noise, item = _view_items(config, world, plan, rng)
+    query = _searches(config, world, plan, b, ev_cat, noise, item)
+    n_shown, shown = _listing_views(config, styles, plan, b, ev_cat, noise, item)
+    _take_decided_items(plan, item)
+    timestamp = _timestamps(config, plan, rng)
+    interaction = _SEGMENT_INTERACTION[plan.seg]
+    return plan.user[plan.sess], item, interaction, timestamp, query, n_shown, shown
+
+
+def _plan_sessions(
+    c: SynthConfig, world: _World, users: np.ndarray, rng: np.random.Generator
+) -> _Plan:
+    """How many sessions each user has, and what each session does, before choosing items."""
     n_sessions = np.maximum(1, rng.poisson(c.sessions_per_user, users.size))
     sess_user = np.repeat(users, n_sessions)
     s = sess_user.size  # sessions in this batch; one entry per session in the arrays below
@@ -286,74 +327,131 @@ def _batch(
     lengths = lengths.astype(np.int64)
     seg_end = np.cumsum(lengths, axis=1)
     n_events = seg_end[:, -1]
-    first = np.cumsum(n_events) - n_events
-    seg = np.repeat(np.tile(np.arange(8, dtype=np.int8), s), lengths.ravel())
-    sess = np.repeat(np.arange(s), n_events)
-    e = sess.size  # events in this batch
+    return _Plan(
+        n_sessions=n_sessions,
+        user=sess_user,
+        cat=cat,
+        cat2=cat2,
+        bounce=bounce,
+        v1=v1,
+        before_fav=before_fav,
+        fav=fav,
+        cart1=cart1,
+        v2=v2,
+        cart2=cart2,
+        buy1=buy1,
+        buy2=buy2,
+        seg_end=seg_end,
+        first=np.cumsum(n_events) - n_events,
+        n_events=n_events,
+        seg=np.repeat(np.tile(np.arange(8, dtype=np.int8), s), lengths.ravel()),
+        sess=np.repeat(np.arange(s), n_events),
+    )
 
-    # Views: the leg's category, except noise; the view right before a cart is never noise.
-    ev_cat = np.where(seg == 4, cat2[sess], cat[sess])
+
+def _view_items(
+    c: SynthConfig, world: _World, plan: _Plan, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per event its category (the leg's, except noise: the view right before a cart is never
+    noise), whether it strayed, and an item of its category (the decided ones are set later)."""
+    p, e = plan, plan.sess.size
+    ev_cat = np.where(p.seg == 4, p.cat2[p.sess], p.cat[p.sess])
     kept = np.zeros(e, dtype=bool)
-    kept[(first + v1 - 1 + (fav & (v1 > before_fav)))[cart1]] = True
-    kept[(first + seg_end[:, 3] + v2 - 1)[cart2]] = True
+    kept[(p.first + p.v1 - 1 + (p.fav & (p.v1 > p.before_fav)))[p.cart1]] = True
+    kept[(p.first + p.seg_end[:, 3] + p.v2 - 1)[p.cart2]] = True
     noise = (rng.random(e) < c.noise_rate) & ~kept
     ev_cat[noise] = rng.integers(c.categories, size=int(noise.sum()))
-    item = world.sample_items(rng, ev_cat, c.item_skew)
-    query = np.zeros(0, dtype=np.int64)
-    if c.search_rate:  # the search's own draws: the draws above stay the same
-        search_rng = np.random.default_rng([c.seed, 3, b])
-        searched = ~bounce & (search_rng.random(s) < c.search_rate)
-        phrasing = search_rng.integers(len(QUERY_TEMPLATES), size=s)
-        at = first[searched]
-        query = np.full(e, -1, dtype=np.int64)
-        query[at] = (cat * len(QUERY_TEMPLATES) + phrasing)[searched]
-        strayed = at[noise[at]]  # a search's first result is in the category searched
-        noise[at] = False
-        ev_cat[at] = cat[searched]
-        item[strayed] = world.sample_items(search_rng, ev_cat[strayed], c.item_skew)
-    n_shown, shown = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if styles is not None:  # listings: views keep to their leg's style; the other one is skipped
-        listing_rng = np.random.default_rng([c.seed, 2, b])
-        leg_style = listing_rng.integers(2, size=(s, 2))
-        clicked = np.flatnonzero(((seg == 0) | (seg == 2) | (seg == 4)) & ~noise)
-        style = leg_style[sess[clicked], (seg[clicked] == 4).astype(np.int64)]
-        category = ev_cat[clicked]
-        faithful = listing_rng.random(clicked.size) < c.style_fidelity
-        item[clicked[faithful]] = styles.sample_items(
-            listing_rng, category[faithful], style[faithful], c.item_skew
-        )
-        n_shown = np.zeros(e, dtype=np.int64)
-        n_shown[clicked], shown = _listings(
-            c, styles, listing_rng, item[clicked], category, 1 - style
-        )
-    # Favorites and carts take the item viewed just before; purchases the carted ones.
+    return ev_cat, noise, world.sample_items(rng, ev_cat, c.item_skew)
+
+
+def _searches(
+    c: SynthConfig,
+    world: _World,
+    plan: _Plan,
+    b: int,
+    ev_cat: np.ndarray,
+    noise: np.ndarray,
+    item: np.ndarray,
+) -> np.ndarray:
+    """A query code per event (-1 for none; empty without searches): some sessions start with a
+    search for their category, whose first result is in that category (edits the arrays)."""
+    if not c.search_rate:
+        return np.zeros(0, dtype=np.int64)
+    p, s = plan, plan.user.size
+    search_rng = np.random.default_rng([c.seed, 3, b])
+    searched = ~p.bounce & (search_rng.random(s) < c.search_rate)
+    phrasing = search_rng.integers(len(QUERY_TEMPLATES), size=s)
+    at = p.first[searched]
+    query = np.full(p.sess.size, -1, dtype=np.int64)
+    query[at] = (p.cat * len(QUERY_TEMPLATES) + phrasing)[searched]
+    strayed = at[noise[at]]
+    noise[at] = False
+    ev_cat[at] = p.cat[searched]
+    item[strayed] = world.sample_items(search_rng, ev_cat[strayed], c.item_skew)
+    return query
+
+
+def _listing_views(
+    c: SynthConfig,
+    styles: _Styles | None,
+    plan: _Plan,
+    b: int,
+    ev_cat: np.ndarray,
+    noise: np.ndarray,
+    item: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Listings (empty without them): each leg keeps to a style, so its clicks are mostly of
+    that style and the listing's skipped items of the other (edits ``item``)."""
+    if styles is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    p = plan
+    listing_rng = np.random.default_rng([c.seed, 2, b])
+    leg_style = listing_rng.integers(2, size=(p.user.size, 2))
+    clicked = np.flatnonzero(((p.seg == 0) | (p.seg == 2) | (p.seg == 4)) & ~noise)
+    style = leg_style[p.sess[clicked], (p.seg[clicked] == 4).astype(np.int64)]
+    category = ev_cat[clicked]
+    faithful = listing_rng.random(clicked.size) < c.style_fidelity
+    item[clicked[faithful]] = styles.sample_items(
+        listing_rng, category[faithful], style[faithful], c.item_skew
+    )
+    n_shown = np.zeros(p.sess.size, dtype=np.int64)
+    n_shown[clicked], shown = _listings(c, styles, listing_rng, item[clicked], category, 1 - style)
+    return n_shown, shown
+
+
+def _take_decided_items(plan: _Plan, item: np.ndarray) -> None:
+    """Favorites and carts take the item viewed just before; purchases the carted ones."""
+    p = plan
     for at in (
-        (first + before_fav)[fav],
-        (first + seg_end[:, 2])[cart1],
-        (first + seg_end[:, 4])[cart2],
+        (p.first + p.before_fav)[p.fav],
+        (p.first + p.seg_end[:, 2])[p.cart1],
+        (p.first + p.seg_end[:, 4])[p.cart2],
     ):
         item[at] = item[at - 1]
-    item[(first + seg_end[:, 5])[buy1]] = item[(first + seg_end[:, 2])[buy1]]
-    item[(first + seg_end[:, 6])[buy2]] = item[(first + seg_end[:, 4])[buy2]]
+    item[(p.first + p.seg_end[:, 5])[p.buy1]] = item[(p.first + p.seg_end[:, 2])[p.buy1]]
+    item[(p.first + p.seg_end[:, 6])[p.buy2]] = item[(p.first + p.seg_end[:, 4])[p.buy2]]
 
-    # Time: log-normal gaps inside a session; sessions laid out in order with the least gap.
+
+def _timestamps(c: SynthConfig, plan: _Plan, rng: np.random.Generator) -> np.ndarray:
+    """Log-normal gaps inside a session; each user's sessions laid out in order over the days,
+    at least ``session_gap_hours`` apart."""
+    p, e = plan, plan.sess.size
     gaps = np.clip(rng.lognormal(np.log(c.gap_seconds), 1.0, e), 1, _MAX_GAP).astype(np.int64)
-    gaps[first] = 0
+    gaps[p.first] = 0
     elapsed = np.cumsum(gaps)
-    offset = elapsed - elapsed[first][sess]
-    footprint = offset[first + n_events - 1] + int(c.session_gap_hours * 3600)
-    user_first = np.cumsum(n_sessions) - n_sessions
+    offset = elapsed - elapsed[p.first][p.sess]
+    footprint = offset[p.first + p.n_events - 1] + int(c.session_gap_hours * 3600)
+    user_first = np.cumsum(p.n_sessions) - p.n_sessions
     user_need = np.add.reduceat(footprint, user_first)
     slack = c.days * 86400 - user_need
     if (slack <= 0).any():
         raise ValueError(f"days={c.days} is too short for the sessions; raise days")
-    free = rng.random(s) * np.repeat(slack, n_sessions)
-    free = free[np.lexsort((free, sess_user))].astype(np.int64)
+    free = rng.random(p.user.size) * np.repeat(slack, p.n_sessions)
+    free = free[np.lexsort((free, p.user))].astype(np.int64)
     earlier = np.cumsum(footprint) - footprint
-    earlier -= earlier[np.repeat(user_first, n_sessions)]
+    earlier -= earlier[np.repeat(user_first, p.n_sessions)]
     session_start = int(c.start.timestamp()) + free + earlier
-    timestamp = session_start[sess] + offset
-    return sess_user[sess], item, _SEGMENT_INTERACTION[seg], timestamp, query, n_shown, shown
+    return session_start[p.sess] + offset
 
 
 def _listings(
