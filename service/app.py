@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 
 from service import errors, logs, merge
+from service.auth import Access, openapi_security
 from service.history import HistoryStore
 from service.limits import BodyLimit
 from service.registry import ModelRegistry
@@ -59,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
     )
-    app.add_middleware(logs.RequestContext, access_log=settings.access_log)
+    app.add_middleware(Access, settings=settings)  # before the body is read
+    app.add_middleware(logs.RequestContext, access_log=settings.access_log)  # outermost
     errors.install(app)
     for module in (candidates, items, entities, events, ops, admin):
         app.include_router(module.router)
@@ -82,6 +84,7 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": VALIDATION_ERROR}}},
         }
         _set_limits(schema, settings)
+        openapi_security(schema, settings)
         schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
         app.openapi_schema = schema
     return app.openapi_schema

@@ -32,8 +32,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared, chunked = _declared_body(scope)
+        if not chunked and not declared:  # no body (every GET): nothing to bound
+            await self.app(scope, receive, send)
+            return
         too_large = _Refused(413, f"the body exceeds {self.max_bytes} bytes (MAX_BODY_BYTES)")
-        declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             await _refuse(send, too_large)
             return
@@ -68,14 +71,18 @@ class BodyLimit:
                 await _refuse(send, refused)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _declared_body(scope: Scope) -> tuple[int | None, bool]:
+    """The request's Content-Length (None when absent or unreadable) and whether it is chunked."""
+    length, chunked = None, False
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                length = None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 async def _refuse(send: Send, refused: _Refused) -> None:

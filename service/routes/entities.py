@@ -8,13 +8,12 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from starlette.convertors import Convertor, register_url_convertor
 
 from service import entities, metrics, retrieval
-from service.auth import UNAUTHORIZED, ApiKey
 from service.deps import NO_MODEL, ModelDep, SettingsDep, check_k
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import ENTITY_ID_PATTERN, EntityKind, EntityNeighborsOut, TargetName
 
-router = APIRouter(tags=["entities"], dependencies=[ApiKey], responses=UNAUTHORIZED | NO_MODEL)
+router = APIRouter(tags=["entities"], responses=NO_MODEL)
 
 
 class AnyText(Convertor[str]):

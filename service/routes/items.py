@@ -9,13 +9,12 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import entities, metrics, retrieval
-from service.auth import UNAUTHORIZED, ApiKey
 from service.deps import NO_MODEL, ModelDep, SettingsDep, check_k
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import InteractionName, NeighborsOut, TargetName
 
-router = APIRouter(tags=["items"], dependencies=[ApiKey], responses=UNAUTHORIZED | NO_MODEL)
+router = APIRouter(tags=["items"], responses=NO_MODEL)
 
 
 @router.get(
