@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from service import errors, logs, merge
 from service.auth import Access, openapi_security
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry.stop()
         await store.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc work without the internet: no CDN
         title="interaction-candidates",
         summary="Explainable candidates from item-interaction embeddings.",
         version="1",

@@ -11,7 +11,12 @@ from service.schemas import ReloadOut
 router = APIRouter(tags=["admin"])
 
 
-@router.post("/admin/reload", response_model=ReloadOut)
+@router.post(
+    "/admin/reload",
+    response_model=ReloadOut,
+    operation_id="postReload",
+    summary="Load the version CURRENT names now",
+)
 async def reload(registry: RegistryDep) -> ReloadOut:
     """Check CURRENT now and load a new version if there is one (also retries a refused one)."""
     result = await run_in_threadpool(registry.reload, True)

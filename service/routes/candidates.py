@@ -29,7 +29,12 @@ TITLES = {
 }
 
 
-@router.get("/v1/users/{user_id}/candidates", response_model=CandidatesOut)
+@router.get(
+    "/v1/users/{user_id}/candidates",
+    response_model=CandidatesOut,
+    operation_id="getCandidates",
+    summary="A user's two explainable modules",
+)
 async def candidates(
     user_id: Annotated[str, Path(pattern=ID_PATTERN.pattern, description="The user's id.")],
     model: ModelDep,

@@ -35,6 +35,8 @@ register_url_convertor("any_text", AnyText())
 @router.get(
     "/v1/entities/{kind}/{entity_id:any_text}/neighbors",
     response_model=EntityNeighborsOut,
+    operation_id="getEntityNeighbors",
+    summary="Items or entities near a query, a category or a shop",
     responses={
         404: {"description": "The entity is not a token of the served model."},
         422: {

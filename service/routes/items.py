@@ -20,6 +20,8 @@ router = APIRouter(tags=["items"], responses=NO_MODEL)
 @router.get(
     "/v1/items/{item_id}/neighbors",
     response_model=NeighborsOut,
+    operation_id="getItemNeighbors",
+    summary="Because you X this item, you may Y these",
     responses={
         404: {"description": "The item (or its `interaction` pair) is not in the served model."},
         422: {"description": "Invalid parameters, or a seed>target this instance cannot serve."},

@@ -12,13 +12,19 @@ from service.schemas import Ready
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", operation_id="getHealth", summary="Liveness: the process answers")
 async def healthz() -> dict[str, str]:
     """The process is alive (no dependency is checked)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    responses={503: {"model": Ready}},
+    operation_id="getReady",
+    summary="Readiness: a model is loaded (and Redis's state)",
+)
 async def readyz(registry: RegistryDep, store: StoreDep) -> JSONResponse:
     """200 when this instance can answer: a model is loaded. Redis is reported (``redis``,
     and the ``ic_redis_up`` metric) but does not decide: without it the service still answers,
@@ -40,6 +46,8 @@ async def readyz(registry: RegistryDep, store: StoreDep) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
+    operation_id="getMetrics",
+    summary="Prometheus metrics",
     responses={200: {"content": {"text/plain": {}}, "description": "The Prometheus text format."}},
 )
 def prometheus() -> Response:
