@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
+from importlib import metadata
 
 import uvicorn
+from pydantic import ValidationError
 
 from service.protocol import GuardedHttpTools
 from service.settings import Settings
@@ -18,14 +21,27 @@ from service.workers import ReusePortMultiprocess
 
 
 def main() -> None:
-    settings = Settings()  # a bad variable stops the start here, with its name
     parser = argparse.ArgumentParser(
-        prog="python -m service", description="Serve candidates (settings from the environment)."
+        prog="python -m service",
+        description="Serve candidates. Settings come from the environment (docs/operations.md).",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default=settings.host)
-    parser.add_argument("--port", type=int, default=settings.port)
-    parser.add_argument("--workers", type=int, default=settings.workers)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--host", help="interface to listen on (default: HOST)")
+    parser.add_argument("--port", type=int, help="TCP port (default: PORT)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: WORKERS)")
     args = parser.parse_args()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # one line per bad variable, named as it is set
+        for error in exc.errors(include_input=False):
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            print(f"invalid setting {name}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+    args.host = args.host or settings.host
+    args.port = args.port or settings.port
+    args.workers = args.workers or settings.workers
     if args.workers > 1:
         # shared by the workers: metrics of all of them, and reload turns (coordination.py)
         shared = {"PROMETHEUS_MULTIPROC_DIR": "ic-metrics-", "RUNTIME_DIR": "ic-runtime-"}
@@ -49,6 +65,27 @@ def main() -> None:
         uvicorn.Server(config).run()
         return
     ReusePortMultiprocess(config, args.workers).run()
+
+
+def settings_help() -> str:
+    """Every environment variable with its default, for ``--help``."""
+    lines = ["settings (environment variables, default in brackets):"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = (
+            "unset"
+            if default is None
+            else (",".join(map(str, default)) if isinstance(default, tuple) else default)
+        )
+        lines.append(f"  {name.upper():28s} [{shown}]")
+    return "\n".join(lines)
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("interaction-candidates")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 if __name__ == "__main__":

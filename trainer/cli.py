@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from trainer import adapters
-from trainer.config import ConfigError, TrainConfig, load_config
+from trainer.config import ConfigError, TrainConfig, default_config_toml, load_config
 from trainer.versions import versions
 
 ADAPTERS = list(adapters.ADAPTERS)
@@ -63,6 +63,7 @@ def config_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 @click.group()
+@click.version_option(package_name="interaction-candidates", prog_name="python -m trainer")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """Offline trainer of item-interaction embeddings (see docs/training.md)."""
@@ -74,6 +75,13 @@ def main(verbose: bool) -> None:
 
 
 main.add_command(versions)
+
+
+@main.command(name="config")
+@click.option("--show", is_flag=True, required=True, help="Print the full default config.")
+def config_command(show: bool) -> None:
+    """Print every training setting with its default, as a TOML file for --config."""
+    click.echo(default_config_toml(), nl=False)
 
 
 @main.command()

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import tomli_w
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -328,6 +329,30 @@ class TrainConfig(_Section):
 
 class ConfigError(ValueError):
     """The config file is unreadable or holds an impossible value."""
+
+
+def default_config_toml() -> str:
+    """Every setting with its default, as TOML for ``--config``; the settings whose default is
+    "unset" (TOML has no null) are listed in a comment at the top."""
+    defaults = TrainConfig().model_dump(mode="json")
+    unset = [
+        f"{section}.{key}"
+        for section, values in defaults.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+        if value is None
+    ]
+    header = (
+        "# python -m trainer config --show: every training setting with its default.\n"
+        f"# Unset by default (add them to set them): {', '.join(unset) or 'none'}.\n\n"
+    )
+    return header + tomli_w.dumps(_without_none(defaults))
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def load_config(path: Path | None) -> TrainConfig:

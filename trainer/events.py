@@ -40,6 +40,7 @@ from tqdm import tqdm
 from trainer import adapters
 from trainer.adapters import OPTIONAL, REQUIRED, UNKNOWN, Adapter, clean_text, normalise_name
 from trainer.config import DataConfig
+from trainer.progress import bar
 
 MAX_EXAMPLES = 20  # bad rows quoted in a report, first in file order
 _CSV_BLOCK = 2 << 20  # bytes a CSV batch covers; pyarrow reads ~32 blocks ahead
@@ -601,7 +602,7 @@ def _open(path: Path, compression: str | None) -> Iterator[tuple[pa.NativeFile, 
 
 
 def _bar(path: Path, progress: bool, total: int, unit: str = "B") -> tqdm:
-    return tqdm(total=total, unit=unit, unit_scale=True, desc=path.name, disable=not progress)
+    return bar(total=total, unit=unit, unit_scale=True, desc=path.name, enabled=progress)
 
 
 def normalise_query(values: pa.Array) -> pa.Array:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from contracts.artifacts import SPACES, IndexInfo, index_path
 from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import LABELS, Interaction
 from contracts.search import ExactSearch, HnswSearch, recall_at_k
 from trainer.config import IndexConfig
+from trainer.progress import bar
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def build_indexes(
     space = SPACES[config.similarity]
     stored = "in" if config.similarity == "cosine" else "out"
     infos = []
-    for source in tqdm(sources, desc="hnsw", unit="index", disable=not progress):
+    for source in bar(sources, desc="hnsw", unit="index", enabled=progress):
         vectors = source.input if stored == "in" else source.output
         stored_vectors = np.ascontiguousarray(vectors[source.labels])
         index = HnswSearch.build(

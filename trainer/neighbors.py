@@ -15,13 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from contracts.artifacts import COLD, ITEM_INDEX, neighbor_table_paths
 from contracts.interactions import Interaction
 from contracts.manifest import IndexInfo, NeighborTableInfo, Similarity
 from contracts.search import HnswSearch, NeighborSearch
 from trainer.config import TrainConfig
+from trainer.progress import bar
 from trainer.vocab import Vocab
 
 BATCH = 4096  # queries per knn_query call
@@ -49,7 +49,7 @@ def build_table(
     items = np.full((len(tokens), k), -1, dtype=np.int32)
     scores = np.zeros((len(tokens), k), dtype=np.float16)
     desc = f"table {seed}>{target}"
-    for start in tqdm(range(0, len(tokens), BATCH), desc=desc, unit="batch", disable=not progress):
+    for start in bar(range(0, len(tokens), BATCH), desc=desc, unit="batch", enabled=progress):
         batch = tokens[start : start + BATCH]
         labels, found = index.query(np.asarray(queries[batch]), k)
         items[start : start + len(batch), : labels.shape[1]] = label_rows[labels]

@@ -53,7 +53,6 @@ from typing import NamedTuple
 import numba
 import numpy as np
 from numba import njit, prange
-from tqdm.auto import tqdm
 
 from contracts.interactions import N_INTERACTIONS, Interaction
 from trainer.config import JourneysConfig, NegativesConfig, SGNSConfig
@@ -63,6 +62,7 @@ from trainer.negatives import (
     only_viewed,
     taxonomy_negatives,
 )
+from trainer.progress import bar
 from trainer.vocab import Corpus
 
 MAX_EXP = 6.0
@@ -159,7 +159,7 @@ def train_sgns(
     n_corpus = int(corpus.offsets[-1])
     total = n_corpus * epochs
     done = 0
-    bar = tqdm(total=total, desc=desc, unit="tok", unit_scale=True, disable=not progress)
+    shown = bar(total=total, desc=desc, unit="tok", unit_scale=True, enabled=progress)
     started = time.perf_counter()
     for epoch in range(epochs):
         for c in range(len(chunks) - 1):
@@ -185,9 +185,9 @@ def train_sgns(
                 knobs,
             )
             done += chunk_tokens
-            bar.update(chunk_tokens)
+            shown.update(chunk_tokens)
     seconds = time.perf_counter() - started
-    bar.close()
+    shown.close()
     totals = stats.sum(axis=0)
     for part in range(share.shape[1]):
         has = share[:, part] >= 0

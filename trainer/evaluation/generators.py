@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from contracts.interactions import Interaction
 from contracts.manifest import SPACES, Similarity
@@ -29,6 +28,7 @@ from trainer.config import IndexConfig
 from trainer.evaluation.topk import TopKSearch
 from trainer.events import EventLog
 from trainer.fit import Models
+from trainer.progress import bar
 from trainer.sgns import SGNSResult
 
 SearchKind = Literal["exact", "hnsw"]
@@ -218,7 +218,7 @@ class EmbeddingGenerator:
         answerable = np.flatnonzero(rows >= 0)
         fetch = (k + 1) * self._per_item
         batches = range(0, len(answerable), QUERY_BATCH)
-        for start in tqdm(batches, desc="search", unit="batch", disable=not progress, leave=False):
+        for start in bar(batches, desc="search", unit="batch", enabled=progress, leave=False):
             at = answerable[start : start + QUERY_BATCH]
             labels, _ = self._index.query(self._queries[rows[at]], fetch)
             out[at] = distinct_top_k(self._stored_item[labels], query[at], k)
