@@ -164,9 +164,9 @@ async def _ceiling_loop(
 def core(model: Any, settings: Any, history: Any, timer: Any = None) -> list[Any]:
     """Both modules, by the service's own core (``service.candidates.answer``)."""
     from service import metrics
-    from service.candidates import answer
+    from service.candidates import Options, answer
 
-    return answer(model, settings, history, K, timer=timer or metrics.ann_timer).modules
+    return answer(model, settings, history, Options(K, K), timer=timer or metrics.ann_timer).modules
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -187,7 +187,7 @@ async def stages(
     """
     from contextlib import contextmanager
 
-    from service.candidates import answer
+    from service.candidates import Options, answer
     from service.fastjson import FastJSONResponse
     from service.routes.candidates import body
 
@@ -209,7 +209,7 @@ async def stages(
         history = await store.read(f"u{rng.randrange(users)}", 4, settings.history_length)
         t1 = time.perf_counter()
         lookups.clear()
-        found = answer(model, settings, history, K, timer=timer)
+        found = answer(model, settings, history, Options(K, K), timer=timer)
         t2 = time.perf_counter()
         shaped = body("u", found)
         t3 = time.perf_counter()

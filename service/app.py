@@ -85,6 +85,7 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": VALIDATION_ERROR}}},
         }
         _set_limits(schema, settings)
+        _set_query_limits(schema["components"]["schemas"]["CandidatesQuery"], settings)
         openapi_security(schema, settings)
         schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
         app.openapi_schema = schema
@@ -92,6 +93,17 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
 
 
 VALIDATION_ERROR = "#/components/schemas/HTTPValidationError"
+K_NAMES = ("k", "k_viewed", "k_carted")
+
+
+def _set_query_limits(query: dict[str, Any], settings: Settings) -> None:
+    """The POST's body: K_MAX for its sizes, EXCLUDE_MAX_BODY for its exclude list."""
+    for name, field in query["properties"].items():
+        for option in field.get("anyOf", [field]):
+            if name in K_NAMES and option.get("type") == "integer":
+                option["maximum"] = settings.k_max
+            if name == "exclude" and option.get("type") == "array":
+                option["maxItems"] = settings.exclude_max_body
 
 
 def _set_limits(schema: dict[str, Any], settings: Settings) -> None:
@@ -102,7 +114,7 @@ def _set_limits(schema: dict[str, Any], settings: Settings) -> None:
                 found = parameter["schema"]
                 options = found.get("anyOf", [found])
                 for option in options:
-                    if parameter["name"] == "k" and option.get("type") == "integer":
+                    if parameter["name"] in K_NAMES and option.get("type") == "integer":
                         option["maximum"] = settings.k_max
                     if parameter["name"] == "exclude" and option.get("type") == "array":
                         option["maxItems"] = settings.exclude_max

@@ -7,7 +7,7 @@
 * **Cold seeds.** History items the model does not know are looked up in the item-category
   hash (one HMGET, only when there are such seeds and the version has category vectors), so
   they can seed from their category's vector.
-* **Fallbacks.** No module found anything (a new user, a history of unknown items): the popular
+* **Fallbacks.** No module has a seed (a new user, a history of unknown items): the popular
   items of the categories of the user's known items, then overall (``fallback: "popular"``).
   Redis failed or was slow: popular items overall, ``degraded: true`` — an answer, not an error.
 
@@ -33,6 +33,23 @@ log = logging.getLogger("service.candidates")
 
 
 @dataclass(frozen=True)
+class Options:
+    """What the caller asks for beyond the user: how many per module, which page, what never
+    to return, and which categories only (None: every category)."""
+
+    k_viewed: int
+    k_carted: int
+    offset: int = 0
+    exclude: Sequence[str] = ()
+    only: frozenset[str] | None = None
+
+    @property
+    def k(self) -> int:
+        """The size of a single popular module (a fallback)."""
+        return max(self.k_viewed, self.k_carted)
+
+
+@dataclass(frozen=True)
 class Module:
     """One module of an answer: which seeds, which targets, which candidates."""
 
@@ -53,12 +70,7 @@ class Answer:
 
 
 async def recommend(
-    model: Model,
-    store: HistoryStore,
-    settings: Settings,
-    user_id: str,
-    k: int,
-    exclude: Sequence[str] = (),
+    model: Model, store: HistoryStore, settings: Settings, user_id: str, options: Options
 ) -> Answer:
     """The user's two modules (or a fallback): one history read, one category read when needed."""
     operation = "read"
@@ -70,47 +82,46 @@ async def recommend(
         operation = "categories"
         categories = await cold_categories(store, model, history)
     except HistoryUnavailable as exc:
-        return degraded(model, k, exclude, operation, exc)
-    return answer(model, settings, history, k, exclude, categories)
+        return degraded(model, options, operation, exc)
+    return answer(model, settings, history, options, categories)
 
 
 def answer(
     model: Model,
     settings: Settings,
     history: UserHistory,
-    k: int,
-    exclude: Sequence[str] = (),
+    options: Options,
     categories: dict[str, str] | None = None,
     timer: QueryTimer = metrics.ann_timer,
 ) -> Answer:
     """The answer for a history already read (no I/O): both modules, else the fallback."""
-    blocked = [*history.purchases, *exclude, *history.views, *history.carts]
+    blocked = [*history.purchases, *options.exclude, *history.views, *history.carts]
     cold = categories or {}
     modules = [
-        _module(model, "viewed", history.views, Interaction.VIEW, settings.viewed_targets, k,
-                blocked, cold, timer),
-        _module(model, "carted", history.carts, Interaction.CART, settings.carted_targets, k,
-                blocked, cold, timer),
+        _module(model, "viewed", history.views, Interaction.VIEW, settings.viewed_targets,
+                options.k_viewed, blocked, cold, options, timer),
+        _module(model, "carted", history.carts, Interaction.CART, settings.carted_targets,
+                options.k_carted, blocked, cold, options, timer),
     ]  # fmt: skip
     metrics.UNKNOWN_SEEDS.inc(sum(len(m.unknown_seeds) for m in modules))
-    if not any(m.candidates for m in modules):
-        fallback = _popular(model, _categories(model, history), k, blocked, "cold_start")
+    if not any(m.seeds for m in modules):  # a cold start: nothing to be inspired by
+        seen = _categories(model, history)
+        fallback = _popular(model, seen, options, blocked, "cold_start")
         return Answer(model.version, [fallback], "popular", degraded=False)
     for m in modules:
         metrics.CANDIDATES.labels(m.name).observe(len(m.candidates))
     return Answer(model.version, modules, None, degraded=False)
 
 
-def degraded(
-    model: Model, k: int, exclude: Sequence[str], operation: str, exc: Exception
-) -> Answer:
+def degraded(model: Model, options: Options, operation: str, exc: Exception) -> Answer:
     """Redis failed during ``operation``: the overall popular items, ``degraded: true``."""
     metrics.REDIS_ERRORS.labels(operation).inc()
     metrics.DEGRADED.inc()
     log.warning(
         "history unavailable, serving popular", extra={"operation": operation, "reason": str(exc)}
     )
-    return Answer(model.version, [_popular(model, [], k, exclude, "redis")], "popular", True)
+    fallback = _popular(model, [], options, options.exclude, "redis")
+    return Answer(model.version, [fallback], "popular", True)
 
 
 async def cold_categories(
@@ -134,19 +145,24 @@ def _module(
     k: int,
     blocked: list[str],
     categories: dict[str, str],
+    options: Options,
     timer: QueryTimer,
 ) -> Module:
-    found = retrieval.module(model, seeds, interaction, targets, k, blocked, timer, categories)
+    found = retrieval.module(
+        model, seeds, interaction, targets, k, blocked, timer, categories, options.offset,
+        options.only,
+    )  # fmt: skip
     for reason, count in found.backfilled.items():
         metrics.BACKFILLED.labels(name, reason).inc(count)
     return Module(name, interaction, targets, found.seeds, found.unknown_seeds, found.candidates)
 
 
 def _popular(
-    model: Model, categories: list[str], k: int, blocked: Sequence[str], why: str
+    model: Model, categories: list[str], options: Options, blocked: Sequence[str], why: str
 ) -> Module:
     metrics.FALLBACKS.labels(why).inc()
-    found = retrieval.popular(model, categories, k, blocked)
+    found = retrieval.popular(model, categories, options.k + options.offset, blocked, options.only)
+    found = found[options.offset :]
     metrics.CANDIDATES.labels("popular").observe(len(found))
     return Module("popular", None, (), [], [], found)
 

@@ -44,6 +44,14 @@ NO_MODEL: dict[int | str, dict[str, object]] = {503: {"description": "No model i
 """The answer of every route that needs a model, before the first version is loaded."""
 
 
+def reject_unknown_query(request: Request, allowed: frozenset[str]) -> None:
+    """422 for a query parameter the route does not know (``?n=2`` would otherwise be ignored
+    silently and the caller would never learn why it got 100 candidates)."""
+    for name in request.query_params:
+        if name not in allowed:
+            raise Unprocessable(("query", name[:64]), "unknown query parameter", "extra_forbidden")
+
+
 def check_k(settings: Settings, k: int) -> None:
     """422 when a request asks for more than ``K_MAX`` results: one message for every route."""
     if k > settings.k_max:

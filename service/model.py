@@ -44,6 +44,8 @@ class Model:
     item_ids: list[str]
     item_row: dict[str, int]
     item_category: list[str | None]
+    item_category_code: np.ndarray  # int32 per item row: its category's code, -1 for none
+    category_code: dict[str, int]  # category id → code (the category filter's lookup)
     item_token: np.ndarray  # int64 (n_items, 4): pair token of (item, interaction) or -1
     token_item: np.ndarray  # int64 item row of each pair token
     pair_vectors: np.ndarray  # float32 (n_pairs + n_entities, d) input vectors: the queries
@@ -123,12 +125,16 @@ def load_model(
     if problems or files.item_vectors is None:  # (the second for the type checker)
         raise ModelLoadError(f"version {version} refused: " + "; ".join(problems))
 
+    category_code = {c: i for i, c in enumerate(dict.fromkeys(filter(None, catalog.item_category)))}
+    codes = np.array([category_code.get(c or "", -1) for c in catalog.item_category], np.int32)
     model = Model(
         version=version,
         manifest=manifest,
         item_ids=catalog.item_ids,
         item_row={item: row for row, item in enumerate(catalog.item_ids)},
         item_category=catalog.item_category,
+        item_category_code=codes,
+        category_code=category_code,
         item_token=catalog.item_token(),
         token_item=catalog.token_item,
         pair_vectors=files.pair_vectors,

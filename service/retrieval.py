@@ -116,14 +116,25 @@ def module(
     blocked: Iterable[str],
     timer: QueryTimer | None = None,
     categories: Mapping[str, str] | None = None,
+    offset: int = 0,
+    only: frozenset[str] | None = None,
 ) -> ModuleResult:
     """The candidates of one module: ``k`` items found from ``seeds`` by the merge rule, the
     neighbours below the version's blend thresholds left out, a short module backfilled with
-    popular items (of the seeds' categories first).
+    popular items (of the seeds' categories first); the first ``offset`` of them skipped (the
+    next page).
 
     ``categories`` maps seeds the model does not know to their category: those of a category
-    with a cold vector in this version are seeds too (``embedding: "category"``).
+    with a cold vector in this version are seeds too (``embedding: "category"``). ``only``: the
+    candidates' categories, when the caller filters by category; others are dropped before the
+    merge, and the backfill comes from these categories only.
     """
+    if offset:
+        page = module(model, seeds, seed_interaction, targets, k + offset, blocked, timer,
+                      categories, 0, only)  # fmt: skip
+        kept = page.candidates[offset:]
+        backfilled = Counter(c.because.reason for c in kept if c.embedding == POPULAR)
+        return ModuleResult(page.seeds, page.unknown_seeds, kept, dict(backfilled))
     blocked = tuple(blocked)  # read twice: for the merge and, when short, for the backfill
     cold = {
         s: c
@@ -139,12 +150,16 @@ def module(
     depth = k + len(blocked_rows)
     ranked = _neighbours(model, used, seed_interaction, targets, depth, timer, cold)
     confident = _confident(model.blend, ranked, k, seed_interaction)
+    if only is not None:
+        confident = _in_categories(model, confident, only)
     candidates = _candidates(model, confident, k, blocked_rows)
     if len(candidates) >= k:
         return ModuleResult(used, unknown, candidates)
     lists = _seed_categories(model, used, seed_interaction, cold)
+    if only is not None:
+        lists = [(because, ranked) for because, ranked in lists if because.category_id in only]
     taken = {*blocked, *used, *(c.item_id for c in candidates)}
-    backfill = _backfill(model, lists, k - len(candidates), taken)
+    backfill = _backfill(model, lists, k - len(candidates), taken, only)
     backfilled = Counter(c.because.reason for c in backfill)
     return ModuleResult(used, unknown, candidates + backfill, dict(backfilled))
 
@@ -170,9 +185,16 @@ def neighbors(
 
 
 def popular(
-    model: Model, categories: Sequence[str], k: int, blocked: Iterable[str]
+    model: Model,
+    categories: Sequence[str],
+    k: int,
+    blocked: Iterable[str],
+    only: frozenset[str] | None = None,
 ) -> list[Candidate]:
-    """Popular items of ``categories`` (round-robin, in the given order), then overall ones."""
+    """Popular items of ``categories`` (round-robin, in the given order), then overall ones;
+    with a category filter, of the ``only`` categories alone."""
+    if only is not None:
+        categories = [c for c in categories if c in only] + sorted(only)
     taken = set(blocked)
     result: list[Candidate] = []
 
@@ -187,9 +209,19 @@ def popular(
         for category, ranked in lists:
             if rank < len(ranked):
                 take(*ranked[rank], category)
-    for item, score in model.popular.overall:
+    for item, score in model.popular.overall if only is None else ():
         take(item, score, None)
     return result
+
+
+def _in_categories(model: Model, ranked: list[_Ranked], only: frozenset[str]) -> list[_Ranked]:
+    """Each seed's neighbours whose item is of one of the ``only`` categories."""
+    codes = np.array([model.category_code[c] for c in only if c in model.category_code], np.int32)
+    kept = []
+    for r in ranked:
+        keep = np.isin(model.item_category_code[r.rows], codes)
+        kept.append(replace(r, rows=r.rows[keep], scores=r.scores[keep], source=r.source[keep]))
+    return kept
 
 
 def _confident(
@@ -231,14 +263,27 @@ def _seed_categories(
 
 
 def _backfill(
-    model: Model, lists: list[tuple[Because, PopularList]], n: int, taken: set[str]
+    model: Model,
+    lists: list[tuple[Because, PopularList]],
+    n: int,
+    taken: set[str],
+    only: frozenset[str] | None = None,
 ) -> list[Candidate]:
     """Up to ``n`` popular items not in ``taken``: the seeds' categories' in turns, then
-    overall ones. Adds what it picks to ``taken``."""
-    overall = Because("popular", None, None, None)
+    overall ones (with a category filter: those of the ``only`` categories, in turns). Adds
+    what it picks to ``taken``."""
     found: list[Candidate] = []
     in_categories = _in_turns(lists, taken)
-    everywhere = ((item, score, overall) for item, score in model.popular.overall)
+    everywhere: Iterator[tuple[str, float, Because]]
+    if only is None:
+        overall = Because("popular", None, None, None)
+        everywhere = ((item, score, overall) for item, score in model.popular.overall)
+    else:
+        allowed = [
+            (Because("popular", None, None, c), model.popular.by_category.get(c, []))
+            for c in sorted(only)
+        ]
+        everywhere = _in_turns(allowed, taken)
     for item, score, because in chain(in_categories, everywhere):
         if len(found) == n:
             break

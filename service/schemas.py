@@ -266,6 +266,25 @@ def events_body_schema(max_events: int) -> tuple[dict[str, Any], dict[str, Any]]
     return body, definitions
 
 
+MAX_CATEGORIES = 100  # categories one candidates request may filter by
+
+
+class CandidatesQuery(BaseModel):
+    """The options of ``POST /v1/users/{user_id}/candidates`` (the GET's, as query parameters)."""
+
+    model_config = ConfigDict(extra="forbid")
+    k: int | None = Field(None, ge=1, description="Candidates per module (default K_DEFAULT).")
+    k_viewed: int | None = Field(None, ge=1, description="Of the viewed module (default k).")
+    k_carted: int | None = Field(None, ge=1, description="Of the carted module (default k).")
+    category: list[Id] | None = Field(
+        None, max_length=MAX_CATEGORIES, description="Only candidates of these categories."
+    )
+    offset: int = Field(0, ge=0, description="Skip this many per module (paging).")
+    exclude: list[Id] = Field(
+        default_factory=list, description="Items never to return (EXCLUDE_MAX_BODY at most)."
+    )
+
+
 class EventsAccepted(_Out):
     accepted: int
 

@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     carted_targets: Annotated[tuple[Interaction, ...], NoDecode] = (Interaction.CART,)
     k_default: int = Field(100, ge=1)  # candidates per module when the caller gives no k
     k_max: int = Field(500, ge=1, le=5000)
-    exclude_max: int = Field(500, ge=0, le=10_000)  # items a caller may exclude per request
+    exclude_max: int = Field(500, ge=0, le=10_000)  # items a GET may exclude (a URL's length)
+    exclude_max_body: int = Field(10_000, ge=0, le=100_000)  # items the POST's body may exclude
     ef_search: int | None = Field(None, ge=1)  # None: the manifest's (the paper's 256)
     # The hnswlib indexes each worker loads for live search: "all", "none" or names
     # ("view,item,query"). The modules need none when the version has its neighbour tables;

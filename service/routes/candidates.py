@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from contracts.redis_keys import ID_PATTERN
-from service.candidates import Answer, recommend
-from service.deps import NO_MODEL, ModelDep, SettingsDep, StoreDep, check_k
+from service.candidates import Answer, Options, recommend
+from service.deps import NO_MODEL, ModelDep, SettingsDep, StoreDep, reject_unknown_query
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
-from service.schemas import CandidatesOut
+from service.schemas import MAX_CATEGORIES, CandidatesOut, CandidatesQuery
 from service.settings import Settings
 
 router = APIRouter(tags=["candidates"], responses=NO_MODEL)
@@ -29,6 +29,10 @@ TITLES = {
 }
 
 
+UserId = Annotated[str, Path(pattern=ID_PATTERN.pattern, description="The user's id.")]
+GET_PARAMETERS = frozenset({"k", "k_viewed", "k_carted", "category", "offset", "exclude"})
+
+
 @router.get(
     "/v1/users/{user_id}/candidates",
     response_model=CandidatesOut,
@@ -36,19 +40,52 @@ TITLES = {
     summary="A user's two explainable modules",
 )
 async def candidates(
-    user_id: Annotated[str, Path(pattern=ID_PATTERN.pattern, description="The user's id.")],
+    request: Request,
+    user_id: UserId,
     model: ModelDep,
     settings: SettingsDep,
     store: StoreDep,
     k: Annotated[int | None, Query(ge=1, description="Candidates per module.")] = None,
+    k_viewed: Annotated[int | None, Query(ge=1, description="…of the viewed module.")] = None,
+    k_carted: Annotated[int | None, Query(ge=1, description="…of the carted module.")] = None,
+    category: Annotated[
+        list[Annotated[str, Query(pattern=ID_PATTERN.pattern)]] | None,
+        Query(description="Only candidates of these categories (repeat the parameter)."),
+    ] = None,
+    offset: Annotated[int, Query(ge=0, description="Skip this many per module (paging).")] = 0,
     exclude: Annotated[
         list[Annotated[str, Query(pattern=ID_PATTERN.pattern)]] | None,
         Query(description="Items never to return (e.g. already on the page)."),
     ] = None,
 ) -> FastJSONResponse:
     """Candidates inspired by the user's last views and carts, each with its reason."""
-    k = _check_limits(settings, k, exclude)
-    found = await recommend(model, store, settings, user_id, k, exclude or ())
+    reject_unknown_query(request, GET_PARAMETERS)
+    query = CandidatesQuery.model_construct(
+        k=k, k_viewed=k_viewed, k_carted=k_carted, category=category, offset=offset,
+        exclude=exclude or [],
+    )  # fmt: skip
+    options = _options(settings, query, settings.exclude_max, "EXCLUDE_MAX", "query")
+    found = await recommend(model, store, settings, user_id, options)
+    return FastJSONResponse(body(user_id, found), headers={"X-Model-Version": found.version})
+
+
+@router.post(
+    "/v1/users/{user_id}/candidates",
+    response_model=CandidatesOut,
+    operation_id="postCandidates",
+    summary="A user's two explainable modules, options in a JSON body",
+    responses={400: {"description": "The body is not JSON."}},
+)
+async def candidates_with_body(
+    user_id: UserId,
+    query: CandidatesQuery,
+    model: ModelDep,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> FastJSONResponse:
+    """The same answer as the GET, for options too long for a URL (a long ``exclude``)."""
+    options = _options(settings, query, settings.exclude_max_body, "EXCLUDE_MAX_BODY", "body")
+    found = await recommend(model, store, settings, user_id, options)
     return FastJSONResponse(body(user_id, found), headers={"X-Model-Version": found.version})
 
 
@@ -74,12 +111,28 @@ def body(user_id: str, answer: Answer) -> dict[str, Any]:
     }
 
 
-def _check_limits(settings: Settings, k: int | None, exclude: list[str] | None) -> int:
-    if k is not None:
-        check_k(settings, k)
-    if exclude and len(exclude) > settings.exclude_max:
+def _options(
+    settings: Settings, query: CandidatesQuery, exclude_max: int, exclude_setting: str, where: str
+) -> Options:
+    """The request's options within this instance's limits (422 naming the field otherwise)."""
+    k = query.k or settings.k_default
+    sizes = {"k": k, "k_viewed": query.k_viewed or k, "k_carted": query.k_carted or k}
+    for name, size in sizes.items():
+        if size > settings.k_max:
+            raise Unprocessable(
+                (where, name), f"{name} must be at most {settings.k_max} (K_MAX), got {size}"
+            )
+    # a page past the first K_MAX candidates is empty, not an error
+    offset = min(query.offset, settings.k_max)
+    room = settings.k_max - offset
+    if len(query.exclude) > exclude_max:
         raise Unprocessable(
-            ("query", "exclude"),
-            f"exclude lists at most {settings.exclude_max} items (EXCLUDE_MAX), got {len(exclude)}",
+            (where, "exclude"),
+            f"exclude lists at most {exclude_max} items ({exclude_setting}), got "
+            f"{len(query.exclude)}",
         )
-    return k or settings.k_default
+    if query.category is not None and len(query.category) > MAX_CATEGORIES:
+        raise Unprocessable((where, "category"), f"at most {MAX_CATEGORIES} categories")
+    only = None if not query.category else frozenset(query.category)
+    k_viewed, k_carted = min(sizes["k_viewed"], room), min(sizes["k_carted"], room)
+    return Options(k_viewed, k_carted, offset, query.exclude, only)

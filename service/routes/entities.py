@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from starlette.convertors import Convertor, register_url_convertor
 
 from service import entities, metrics, retrieval
-from service.deps import NO_MODEL, ModelDep, SettingsDep, check_k
+from service.deps import NO_MODEL, ModelDep, SettingsDep, check_k, reject_unknown_query
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import ENTITY_ID_PATTERN, EntityKind, EntityNeighborsOut, TargetName
@@ -46,6 +46,7 @@ register_url_convertor("any_text", AnyText())
     },
 )
 def neighbors(
+    request: Request,
     kind: Annotated[EntityKind, Path(description="The seed's kind.")],
     entity_id: Annotated[
         str,
@@ -64,6 +65,7 @@ def neighbors(
     k: Annotated[int, Query(ge=1)] = 50,
 ) -> FastJSONResponse:
     """The items (interaction target) or entities (kind target) nearest to an entity, best first."""
+    reject_unknown_query(request, frozenset({"target", "k"}))
     check_k(settings, k)
     try:
         found = entities.entity_neighbors(model, kind, entity_id, target, k, metrics.ann_timer)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import entities, metrics, retrieval
-from service.deps import NO_MODEL, ModelDep, SettingsDep, check_k
+from service.deps import NO_MODEL, ModelDep, SettingsDep, check_k, reject_unknown_query
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import InteractionName, NeighborsOut, TargetName
@@ -28,6 +28,7 @@ router = APIRouter(tags=["items"], responses=NO_MODEL)
     },
 )
 def neighbors(
+    request: Request,
     item_id: Annotated[str, Path(pattern=ID_PATTERN.pattern)],
     model: ModelDep,
     settings: SettingsDep,
@@ -39,6 +40,7 @@ def neighbors(
     k: Annotated[int, Query(ge=1)] = 50,
 ) -> FastJSONResponse:
     """What the user may ``target`` after they ``interaction`` this item, best first."""
+    reject_unknown_query(request, frozenset({"interaction", "target", "k"}))
     check_k(settings, k)
     try:
         found = entities.item_neighbors(

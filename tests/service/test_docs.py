@@ -8,7 +8,7 @@ import re
 import pytest
 
 OPERATIONS = {
-    "getCandidates", "getItemNeighbors", "getEntityNeighbors", "postEvents",
+    "getCandidates", "postCandidates", "getItemNeighbors", "getEntityNeighbors", "postEvents",
     "getHealth", "getReady", "getMetrics", "postReload",
 }  # fmt: skip
 
