@@ -16,6 +16,11 @@ field item id, value category id, no TTL (a catalogue fact, overwritten by a new
 service reads it for history items the model does not know, which it can then seed from their
 category's vector (cold items); ``POST /v1/events`` writes it when an event names a category.
 
+Hidden items (out of stock, delisted) are the set ``{prefix}:hidden`` of item ids, which no
+route of the service returns, and ``{prefix}:hidden:version``, an integer that every writer of
+the set increments (``INCR``) in the same transaction: the service reads the counter with each
+history and the set only when the counter moved. ``POST /admin/hidden`` writes both.
+
 Upstream systems may write these keys directly, so the formats are part of the public contract.
 
 Ids are checked before a key is built from them: a ':' inside a user id would make two keys
@@ -34,6 +39,8 @@ DEFAULT_PREFIX = "ic"
 KEY_FORMAT = "{prefix}:u:{user_id}:{interaction}"
 TIMES_FORMAT = KEY_FORMAT + ":at"
 ITEM_CATEGORY_FORMAT = "{prefix}:item_category"
+HIDDEN_FORMAT = "{prefix}:hidden"
+HIDDEN_VERSION_FORMAT = "{prefix}:hidden:version"
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 ID_RULE = (
@@ -85,3 +92,9 @@ def item_category_key(prefix: str) -> str:
 def times_key(prefix: str, user_id: str, interaction: Interaction) -> str:
     """The key of the item id → event time hash beside ``history_key``'s list."""
     return history_key(prefix, user_id, interaction) + TIMES_FORMAT[len(KEY_FORMAT) :]
+
+
+def hidden_keys(prefix: str) -> tuple[str, str]:
+    """The keys of the hidden-items set and of its version counter; ValueError for a bad prefix."""
+    checked = check_prefix(prefix)
+    return HIDDEN_FORMAT.format(prefix=checked), HIDDEN_VERSION_FORMAT.format(prefix=checked)

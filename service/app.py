@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from service import errors, logs, merge
 from service.auth import Access, openapi_security
+from service.hidden import HiddenItems
 from service.history import HistoryStore
 from service.limits import BodyLimit
 from service.registry import ModelRegistry
@@ -47,8 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await store.open_connections(settings.redis_warm_connections)
         await run_in_threadpool(registry.wait_while_peers_serve)
+        hidden = HiddenItems()
+        refresh = asyncio.create_task(hidden.keep_fresh(store))
         app.state.settings, app.state.registry, app.state.store = settings, registry, store
+        app.state.hidden = hidden
         yield
+        refresh.cancel()
         registry.stop()
         await store.close()
 

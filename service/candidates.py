@@ -24,6 +24,7 @@ from typing import Literal
 
 from contracts.interactions import Interaction
 from service import metrics, retrieval
+from service.hidden import HiddenItems
 from service.history import HistoryStore, HistoryUnavailable, UserHistory
 from service.model import Model
 from service.retrieval import Candidate, QueryTimer
@@ -70,7 +71,12 @@ class Answer:
 
 
 async def recommend(
-    model: Model, store: HistoryStore, settings: Settings, user_id: str, options: Options
+    model: Model,
+    store: HistoryStore,
+    settings: Settings,
+    user_id: str,
+    options: Options,
+    hidden: HiddenItems,
 ) -> Answer:
     """The user's two modules (or a fallback): one history read, one category read when needed."""
     operation = "read"
@@ -79,11 +85,13 @@ async def recommend(
             history = await store.read(
                 user_id, seeds=settings.seeds_per_module, purchases=settings.history_length
             )
+        operation = "hidden"
+        await hidden.update(store, history.hidden_version)
         operation = "categories"
         categories = await cold_categories(store, model, history)
     except HistoryUnavailable as exc:
-        return degraded(model, options, operation, exc)
-    return answer(model, settings, history, options, categories)
+        return degraded(model, options, operation, exc, hidden)
+    return answer(model, settings, history, options, categories, hidden=hidden)
 
 
 def answer(
@@ -93,34 +101,43 @@ def answer(
     options: Options,
     categories: dict[str, str] | None = None,
     timer: QueryTimer = metrics.ann_timer,
+    hidden: HiddenItems | None = None,
 ) -> Answer:
-    """The answer for a history already read (no I/O): both modules, else the fallback."""
+    """The answer for a history already read (no I/O): both modules, else the fallback; no
+    hidden item in either."""
     blocked = [*history.purchases, *options.exclude, *history.views, *history.carts]
     cold = categories or {}
     modules = [
         _module(model, "viewed", history.views, Interaction.VIEW, settings.viewed_targets,
-                options.k_viewed, blocked, cold, options, timer),
+                options.k_viewed, blocked, cold, options, timer, hidden),
         _module(model, "carted", history.carts, Interaction.CART, settings.carted_targets,
-                options.k_carted, blocked, cold, options, timer),
+                options.k_carted, blocked, cold, options, timer, hidden),
     ]  # fmt: skip
     metrics.UNKNOWN_SEEDS.inc(sum(len(m.unknown_seeds) for m in modules))
     if not any(m.seeds for m in modules):  # a cold start: nothing to be inspired by
         seen = _categories(model, history)
-        fallback = _popular(model, seen, options, blocked, "cold_start")
+        fallback = _popular(model, seen, options, blocked, "cold_start", hidden)
         return Answer(model.version, [fallback], "popular", degraded=False)
     for m in modules:
         metrics.CANDIDATES.labels(m.name).observe(len(m.candidates))
     return Answer(model.version, modules, None, degraded=False)
 
 
-def degraded(model: Model, options: Options, operation: str, exc: Exception) -> Answer:
-    """Redis failed during ``operation``: the overall popular items, ``degraded: true``."""
+def degraded(
+    model: Model,
+    options: Options,
+    operation: str,
+    exc: Exception,
+    hidden: HiddenItems | None = None,
+) -> Answer:
+    """Redis failed during ``operation``: the overall popular items, ``degraded: true`` (never
+    an item hidden when this worker last read the hidden set)."""
     metrics.REDIS_ERRORS.labels(operation).inc()
     metrics.DEGRADED.inc()
     log.warning(
         "history unavailable, serving popular", extra={"operation": operation, "reason": str(exc)}
     )
-    fallback = _popular(model, [], options, options.exclude, "redis")
+    fallback = _popular(model, [], options, options.exclude, "redis", hidden)
     return Answer(model.version, [fallback], "popular", True)
 
 
@@ -147,10 +164,11 @@ def _module(
     categories: dict[str, str],
     options: Options,
     timer: QueryTimer,
+    hidden: HiddenItems | None,
 ) -> Module:
     found = retrieval.module(
         model, seeds, interaction, targets, k, blocked, timer, categories, options.offset,
-        options.only,
+        options.only, hidden,
     )  # fmt: skip
     for reason, count in found.backfilled.items():
         metrics.BACKFILLED.labels(name, reason).inc(count)
@@ -158,10 +176,17 @@ def _module(
 
 
 def _popular(
-    model: Model, categories: list[str], options: Options, blocked: Sequence[str], why: str
+    model: Model,
+    categories: list[str],
+    options: Options,
+    blocked: Sequence[str],
+    why: str,
+    hidden: HiddenItems | None,
 ) -> Module:
     metrics.FALLBACKS.labels(why).inc()
-    found = retrieval.popular(model, categories, options.k + options.offset, blocked, options.only)
+    skip = hidden.ids if hidden is not None else frozenset()
+    k = options.k + options.offset
+    found = retrieval.popular(model, categories, k, blocked, options.only, skip)
     found = found[options.offset :]
     metrics.CANDIDATES.labels("popular").observe(len(found))
     return Module("popular", None, (), [], [], found)

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from service.errors import Unprocessable
+from service.hidden import HiddenItems
 from service.history import HistoryStore
 from service.model import Model
 from service.registry import ModelRegistry
@@ -30,6 +31,11 @@ async def get_registry(request: Request) -> ModelRegistry:
 async def get_store(request: Request) -> HistoryStore:
     store: HistoryStore = request.app.state.store
     return store
+
+
+async def get_hidden(request: Request) -> HiddenItems:
+    hidden: HiddenItems = request.app.state.hidden
+    return hidden
 
 
 async def get_model(registry: Annotated[ModelRegistry, Depends(get_registry)]) -> Model:
@@ -62,3 +68,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 StoreDep = Annotated[HistoryStore, Depends(get_store)]
 ModelDep = Annotated[Model, Depends(get_model)]
+HiddenDep = Annotated[HiddenItems, Depends(get_hidden)]

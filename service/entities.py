@@ -20,6 +20,7 @@ import numpy as np
 
 from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import Interaction
+from service.hidden import HiddenItems
 from service.model import Model
 from service.retrieval import (
     ENTITY,
@@ -69,6 +70,7 @@ def item_neighbors(
     target: str,
     k: int,
     timer: QueryTimer | None = None,
+    hidden: HiddenItems | None = None,
 ) -> Found:
     """Because you <interaction> ``item_id``: the ``target`` items, or the ``target`` entities.
 
@@ -76,7 +78,8 @@ def item_neighbors(
     (item, interaction) pair (UnknownItemError without it: an item vector is in another space).
     """
     if target not in ENTITY_KINDS:
-        return neighbors(model, item_id, interaction, Interaction.parse(target), k, timer)
+        target_interaction = Interaction.parse(target)
+        return neighbors(model, item_id, interaction, target_interaction, k, timer, hidden)
     if item_id not in model.item_row:
         raise UnknownItemError(f"item {item_id!r} is not in model version {model.version}")
     token = int(model.item_token[model.item_row[item_id], int(interaction)])
@@ -95,6 +98,7 @@ def entity_neighbors(
     target: str,
     k: int,
     timer: QueryTimer | None = None,
+    hidden: HiddenItems | None = None,
 ) -> Found:
     """The ``target`` items (an interaction) or entities (a kind) nearest to an entity token."""
     _check_kind(model, kind)
@@ -104,7 +108,7 @@ def entity_neighbors(
     because = EntityBecause("seed", None, None, entity_kind=kind, entity_id=entity_id)
     if target in ENTITY_KINDS:
         return _entities(model, token, target, k, because, timer)
-    return _items(model, token, Interaction.parse(target), k, because, timer)
+    return _items(model, token, Interaction.parse(target), k, because, timer, hidden)
 
 
 def _check_kind(model: Model, kind: str) -> None:
@@ -144,17 +148,25 @@ def _items(
     k: int,
     because: Because,
     timer: QueryTimer | None,
+    hidden: HiddenItems | None = None,
 ) -> list[Candidate]:
-    """The ``target`` items nearest to an entity token (distinct: one pair per item)."""
+    """The ``target`` items nearest to an entity token (distinct: one pair per item), never a
+    hidden one."""
     if target.label not in model.indexes:
         raise NotServedError(
             f"the {target.label} index of version {model.version} is not loaded here "
             "(LIVE_INDEXES), and entity seeds have no neighbour tables"
         )
     query = np.asarray(model.pair_vectors[token : token + 1])
-    labels, scores = query_index(model, target.label, query, k, timer)
-    rows = model.token_item[labels[0]].tolist()
-    rounded = scores[0].astype(np.float64).round(6).tolist()
+    mask = hidden.mask(model) if hidden is not None else None
+    depth = k if mask is None else k + int(mask.sum())
+    labels, scores = query_index(
+        model, target.label, query, min(depth, len(model.token_item)), timer
+    )
+    rows_all = model.token_item[labels[0]]
+    keep = np.ones(len(rows_all), bool) if mask is None else ~mask[rows_all]
+    rows = rows_all[keep][:k].tolist()
+    rounded = scores[0][keep][:k].astype(np.float64).round(6).tolist()
     ids = model.item_ids
     return [
         Candidate(ids[row], score, target.label, ENTITY, because)

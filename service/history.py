@@ -45,6 +45,7 @@ from contracts.redis_keys import (
     DEFAULT_PREFIX,
     check_id,
     check_prefix,
+    hidden_keys,
     history_key,
     item_category_key,
     times_key,
@@ -99,6 +100,7 @@ class UserHistory:
     favorites: list[str]
     carts: list[str]
     purchases: list[str]
+    hidden_version: int = 0  # the hidden-items counter, read in the same round trip
 
     def is_empty(self) -> bool:
         """True for a user with no history at all (a cold start)."""
@@ -205,7 +207,8 @@ class HistoryStore:
         pipe = self._client.pipeline(transaction=False)
         for interaction, key in keys.items():
             pipe.lrange(key, 0, wanted[interaction] - 1)
-        replies = await self._bounded("read", pipe.execute(raise_on_error=False))
+        pipe.get(hidden_keys(self.prefix)[1])
+        *replies, version = await self._bounded("read", pipe.execute(raise_on_error=False))
         lists = {
             i: self._distinct(key, reply)
             for (i, key), reply in zip(keys.items(), replies, strict=True)
@@ -215,7 +218,42 @@ class HistoryStore:
             favorites=lists.get(Interaction.FAVORITE, []),
             carts=lists.get(Interaction.CART, []),
             purchases=lists.get(Interaction.PURCHASE, []),
+            hidden_version=_counter(version),
         )
+
+    async def hidden(self) -> frozenset[str]:
+        """The hidden items (one SMEMBERS; a key of another type reads as none, with a warning)."""
+        key = hidden_keys(self.prefix)[0]
+        pipe = self._client.pipeline(transaction=False)
+        pipe.smembers(key)
+        (reply,) = await self._bounded("hidden", pipe.execute(raise_on_error=False))
+        if isinstance(reply, ResponseError):
+            log.warning("hidden-items key %s holds a non-set value; read as empty", key)
+            return frozenset()
+        return frozenset(self._distinct(key, list(reply)))
+
+    async def hidden_version(self) -> int:
+        """The hidden-items counter alone (the background refresh's read)."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(hidden_keys(self.prefix)[1])
+        (reply,) = await self._bounded("hidden", pipe.execute(raise_on_error=False))
+        return _counter(reply)
+
+    async def change_hidden(self, hide: Sequence[str], show: Sequence[str]) -> tuple[int, int]:
+        """Hide and show items in one transaction that moves the version counter; the number
+        of hidden items and the new version. Ids are checked first (ValueError)."""
+        for item in (*hide, *show):
+            check_id(item, "item id")
+        key, version = hidden_keys(self.prefix)
+        pipe = self._client.pipeline(transaction=True)
+        if hide:
+            pipe.sadd(key, *hide)
+        if show:
+            pipe.srem(key, *show)
+        pipe.incr(version)
+        pipe.scard(key)
+        *_, new_version, count = await self._bounded("hidden", pipe.execute())
+        return int(count), int(new_version)
 
     async def record(self, events: Sequence[Event | tuple[str, str, Interaction]]) -> int:
         """Apply ``(user_id, item_id, interaction[, category_id[, timestamp]])`` events in
@@ -368,3 +406,11 @@ class HistoryStore:
             ) from e
         except RedisError as e:
             raise HistoryUnavailable(f"{self._where} refused a history {operation}: {e}") from e
+
+
+def _counter(reply: object) -> int:
+    """A counter's value; 0 when absent or not a number (written upstream)."""
+    try:
+        return int(reply) if isinstance(reply, bytes | str | int) else 0
+    except ValueError:
+        return 0

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from itertools import chain
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from contracts.blend import BlendRule
 from contracts.interactions import Interaction
 from service.merge import merge
 from service.model import COLD, ITEM_INDEX, Model
+
+if TYPE_CHECKING:
+    from service.hidden import HiddenItems as Hidden
 
 # A candidate's ``embedding``: what its seed was searched with (CandidateOut documents them).
 PAIR, ITEM, CATEGORY, ENTITY = "item-interaction", "item", "category", "entity"
@@ -118,6 +122,7 @@ def module(
     categories: Mapping[str, str] | None = None,
     offset: int = 0,
     only: frozenset[str] | None = None,
+    hidden: Hidden | None = None,
 ) -> ModuleResult:
     """The candidates of one module: ``k`` items found from ``seeds`` by the merge rule, the
     neighbours below the version's blend thresholds left out, a short module backfilled with
@@ -131,7 +136,7 @@ def module(
     """
     if offset:
         page = module(model, seeds, seed_interaction, targets, k + offset, blocked, timer,
-                      categories, 0, only)  # fmt: skip
+                      categories, 0, only, hidden)  # fmt: skip
         kept = page.candidates[offset:]
         backfilled = Counter(c.because.reason for c in kept if c.embedding == POPULAR)
         return ModuleResult(page.seeds, page.unknown_seeds, kept, dict(backfilled))
@@ -152,6 +157,9 @@ def module(
     confident = _confident(model.blend, ranked, k, seed_interaction)
     if only is not None:
         confident = _in_categories(model, confident, only)
+    mask = hidden.mask(model) if hidden is not None else None
+    if mask is not None:
+        confident = [_visible(r, mask) for r in confident]
     candidates = _candidates(model, confident, k, blocked_rows)
     if len(candidates) >= k:
         return ModuleResult(used, unknown, candidates)
@@ -159,7 +167,8 @@ def module(
     if only is not None:
         lists = [(because, ranked) for because, ranked in lists if because.category_id in only]
     taken = {*blocked, *used, *(c.item_id for c in candidates)}
-    backfill = _backfill(model, lists, k - len(candidates), taken, only)
+    skip = hidden.ids if hidden is not None else frozenset()
+    backfill = _backfill(model, lists, k - len(candidates), taken, only, skip)
     backfilled = Counter(c.because.reason for c in backfill)
     return ModuleResult(used, unknown, candidates + backfill, dict(backfilled))
 
@@ -171,6 +180,7 @@ def neighbors(
     target: Interaction,
     k: int,
     timer: QueryTimer | None = None,
+    hidden: Hidden | None = None,
 ) -> list[Candidate]:
     """Because you <interaction> ``item_id``, you may <target> these: best first, not itself."""
     if item_id not in model.item_row:
@@ -181,6 +191,9 @@ def neighbors(
             f"{model.version} and the {target.label} index is not loaded here (LIVE_INDEXES)"
         )
     ranked = _neighbours(model, [item_id], interaction, [target], k + 1, timer, {})
+    mask = hidden.mask(model) if hidden is not None else None
+    if mask is not None:
+        ranked = [_visible(r, mask) for r in ranked]
     return _candidates(model, ranked, k, {model.item_row[item_id]})
 
 
@@ -190,16 +203,17 @@ def popular(
     k: int,
     blocked: Iterable[str],
     only: frozenset[str] | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Candidate]:
     """Popular items of ``categories`` (round-robin, in the given order), then overall ones;
-    with a category filter, of the ``only`` categories alone."""
+    with a category filter, of the ``only`` categories alone; never those in ``skip``."""
     if only is not None:
         categories = [c for c in categories if c in only] + sorted(only)
     taken = set(blocked)
     result: list[Candidate] = []
 
     def take(item: str, score: float, category: str | None) -> None:
-        if item not in taken and len(result) < k:
+        if item not in taken and item not in skip and len(result) < k:
             taken.add(item)
             because = Because("popular", None, None, category)
             result.append(Candidate(item, score, None, POPULAR, because))
@@ -212,6 +226,16 @@ def popular(
     for item, score in model.popular.overall if only is None else ():
         take(item, score, None)
     return result
+
+
+def _visible(ranked: _Ranked, hidden: np.ndarray) -> _Ranked:
+    """``ranked`` without its hidden items (``hidden``: a mask over item rows)."""
+    keep = ~hidden[ranked.rows]
+    if keep.all():
+        return ranked
+    return replace(
+        ranked, rows=ranked.rows[keep], scores=ranked.scores[keep], source=ranked.source[keep]
+    )
 
 
 def _in_categories(model: Model, ranked: list[_Ranked], only: frozenset[str]) -> list[_Ranked]:
@@ -268,6 +292,7 @@ def _backfill(
     n: int,
     taken: set[str],
     only: frozenset[str] | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Candidate]:
     """Up to ``n`` popular items not in ``taken``: the seeds' categories' in turns, then
     overall ones (with a category filter: those of the ``only`` categories, in turns). Adds
@@ -287,7 +312,7 @@ def _backfill(
     for item, score, because in chain(in_categories, everywhere):
         if len(found) == n:
             break
-        if item not in taken:
+        if item not in taken and item not in skip:
             taken.add(item)
             found.append(Candidate(item, score, None, POPULAR, because))
     return found

@@ -285,6 +285,19 @@ class CandidatesQuery(BaseModel):
     )
 
 
+class HiddenChange(BaseModel):
+    """Items to hide from every answer and items to show again."""
+
+    model_config = ConfigDict(extra="forbid")
+    hide: list[Id] = Field(default_factory=list, max_length=10_000)
+    show: list[Id] = Field(default_factory=list, max_length=10_000)
+
+
+class HiddenOut(_Out):
+    hidden: int = Field(description="Items hidden now.")
+    version: int = Field(description="The hidden set's version counter after the change.")
+
+
 class EventsAccepted(_Out):
     accepted: int
 

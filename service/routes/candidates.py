@@ -14,7 +14,14 @@ from fastapi import APIRouter, Path, Query, Request
 
 from contracts.redis_keys import ID_PATTERN
 from service.candidates import Answer, Options, recommend
-from service.deps import NO_MODEL, ModelDep, SettingsDep, StoreDep, reject_unknown_query
+from service.deps import (
+    NO_MODEL,
+    HiddenDep,
+    ModelDep,
+    SettingsDep,
+    StoreDep,
+    reject_unknown_query,
+)
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import MAX_CATEGORIES, CandidatesOut, CandidatesQuery
@@ -45,6 +52,7 @@ async def candidates(
     model: ModelDep,
     settings: SettingsDep,
     store: StoreDep,
+    hidden: HiddenDep,
     k: Annotated[int | None, Query(ge=1, description="Candidates per module.")] = None,
     k_viewed: Annotated[int | None, Query(ge=1, description="…of the viewed module.")] = None,
     k_carted: Annotated[int | None, Query(ge=1, description="…of the carted module.")] = None,
@@ -65,7 +73,7 @@ async def candidates(
         exclude=exclude or [],
     )  # fmt: skip
     options = _options(settings, query, settings.exclude_max, "EXCLUDE_MAX", "query")
-    found = await recommend(model, store, settings, user_id, options)
+    found = await recommend(model, store, settings, user_id, options, hidden)
     return FastJSONResponse(body(user_id, found), headers={"X-Model-Version": found.version})
 
 
@@ -82,10 +90,11 @@ async def candidates_with_body(
     model: ModelDep,
     settings: SettingsDep,
     store: StoreDep,
+    hidden: HiddenDep,
 ) -> FastJSONResponse:
     """The same answer as the GET, for options too long for a URL (a long ``exclude``)."""
     options = _options(settings, query, settings.exclude_max_body, "EXCLUDE_MAX_BODY", "body")
-    found = await recommend(model, store, settings, user_id, options)
+    found = await recommend(model, store, settings, user_id, options, hidden)
     return FastJSONResponse(body(user_id, found), headers={"X-Model-Version": found.version})
 
 

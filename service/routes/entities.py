@@ -8,7 +8,14 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from starlette.convertors import Convertor, register_url_convertor
 
 from service import entities, metrics, retrieval
-from service.deps import NO_MODEL, ModelDep, SettingsDep, check_k, reject_unknown_query
+from service.deps import (
+    NO_MODEL,
+    HiddenDep,
+    ModelDep,
+    SettingsDep,
+    check_k,
+    reject_unknown_query,
+)
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import ENTITY_ID_PATTERN, EntityKind, EntityNeighborsOut, TargetName
@@ -58,6 +65,7 @@ def neighbors(
     ],
     model: ModelDep,
     settings: SettingsDep,
+    hidden: HiddenDep,
     target: Annotated[
         TargetName,
         Query(description="What to find: an interaction's items or an entity kind's tokens."),
@@ -68,7 +76,9 @@ def neighbors(
     reject_unknown_query(request, frozenset({"target", "k"}))
     check_k(settings, k)
     try:
-        found = entities.entity_neighbors(model, kind, entity_id, target, k, metrics.ann_timer)
+        found = entities.entity_neighbors(
+            model, kind, entity_id, target, k, metrics.ann_timer, hidden
+        )
     except entities.UnknownEntityError as exc:
         raise HTTPException(404, str(exc)) from exc
     except retrieval.NotServedError as exc:

@@ -9,7 +9,14 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
 from service import entities, metrics, retrieval
-from service.deps import NO_MODEL, ModelDep, SettingsDep, check_k, reject_unknown_query
+from service.deps import (
+    NO_MODEL,
+    HiddenDep,
+    ModelDep,
+    SettingsDep,
+    check_k,
+    reject_unknown_query,
+)
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import InteractionName, NeighborsOut, TargetName
@@ -32,6 +39,7 @@ def neighbors(
     item_id: Annotated[str, Path(pattern=ID_PATTERN.pattern)],
     model: ModelDep,
     settings: SettingsDep,
+    hidden: HiddenDep,
     interaction: Annotated[InteractionName, Query(description="What the user did (X).")] = "view",
     target: Annotated[
         TargetName,
@@ -44,7 +52,7 @@ def neighbors(
     check_k(settings, k)
     try:
         found = entities.item_neighbors(
-            model, item_id, Interaction.parse(interaction), target, k, metrics.ann_timer
+            model, item_id, Interaction.parse(interaction), target, k, metrics.ann_timer, hidden
         )
     except retrieval.UnknownItemError as exc:
         raise HTTPException(404, str(exc)) from exc

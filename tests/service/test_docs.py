@@ -9,7 +9,7 @@ import pytest
 
 OPERATIONS = {
     "getCandidates", "postCandidates", "getItemNeighbors", "getEntityNeighbors", "postEvents",
-    "getHealth", "getReady", "getMetrics", "postReload",
+    "getHealth", "getReady", "getMetrics", "postReload", "postHidden",
 }  # fmt: skip
 
 
