@@ -14,6 +14,7 @@ import logging
 import re
 import time
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 from starlette.datastructures import Headers, MutableHeaders
@@ -28,11 +29,12 @@ log = logging.getLogger("service.access")
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", "message", "request_id", …extra fields}`` per line."""
+    """``{"time", "level", "logger", "message", "request_id", …extra fields}`` per line; the
+    time in UTC with milliseconds (``2026-12-06T11:18:00.123Z``), whatever the host's zone."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": _utc(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -42,6 +44,11 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _utc(created: float) -> str:
+    moment = datetime.fromtimestamp(created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def configure(level: str) -> None:

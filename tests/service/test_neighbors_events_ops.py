@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -113,6 +114,7 @@ def test_access_lines_are_json_with_the_request_id_unless_switched_off(
         assert [(x["route"], x["status"], x["request_id"]) for x in access] == [
             ("/healthz", 200, "trace-42")
         ]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", access[0]["time"])
     else:
         assert access == []
 
