@@ -105,11 +105,7 @@ K_NAMES = ("k", "k_viewed", "k_carted")
 def _set_query_limits(query: dict[str, Any], settings: Settings) -> None:
     """The POST's body: K_MAX for its sizes, EXCLUDE_MAX_BODY for its exclude list."""
     for name, field in query["properties"].items():
-        for option in field.get("anyOf", [field]):
-            if name in K_NAMES and option.get("type") == "integer":
-                option["maximum"] = settings.k_max
-            if name == "exclude" and option.get("type") == "array":
-                option["maxItems"] = settings.exclude_max_body
+        _cap(name, field, settings.k_max, settings.exclude_max_body)
 
 
 def _set_limits(schema: dict[str, Any], settings: Settings) -> None:
@@ -117,10 +113,13 @@ def _set_limits(schema: dict[str, Any], settings: Settings) -> None:
     for operations in schema["paths"].values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
-                found = parameter["schema"]
-                options = found.get("anyOf", [found])
-                for option in options:
-                    if parameter["name"] in K_NAMES and option.get("type") == "integer":
-                        option["maximum"] = settings.k_max
-                    if parameter["name"] == "exclude" and option.get("type") == "array":
-                        option["maxItems"] = settings.exclude_max
+                _cap(parameter["name"], parameter["schema"], settings.k_max, settings.exclude_max)
+
+
+def _cap(name: str, field: dict[str, Any], k_max: int, exclude_max: int) -> None:
+    """A size field's maximum, an exclude list's longest length (in any ``anyOf`` option)."""
+    for option in field.get("anyOf", [field]):
+        if name in K_NAMES and option.get("type") == "integer":
+            option["maximum"] = k_max
+        if name == "exclude" and option.get("type") == "array":
+            option["maxItems"] = exclude_max

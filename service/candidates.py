@@ -27,7 +27,9 @@ from service import metrics, retrieval
 from service.hidden import HiddenItems
 from service.history import HistoryStore, HistoryUnavailable, UserHistory
 from service.model import Model
-from service.retrieval import Candidate, QueryTimer
+from service.popular import popular
+from service.reasons import Candidate
+from service.retrieval import QueryTimer
 from service.settings import Settings
 
 log = logging.getLogger("service.candidates")
@@ -186,7 +188,7 @@ def _popular(
     metrics.FALLBACKS.labels(why).inc()
     skip = hidden.ids if hidden is not None else frozenset()
     k = options.k + options.offset
-    found = retrieval.popular(model, categories, k, blocked, options.only, skip)
+    found = popular(model, categories, k, blocked, options.only, skip)
     found = found[options.offset :]
     metrics.CANDIDATES.labels("popular").observe(len(found))
     return Module("popular", None, (), [], [], found)

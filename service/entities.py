@@ -22,10 +22,8 @@ from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import Interaction
 from service.hidden import HiddenItems
 from service.model import Model
+from service.reasons import ENTITY, Because, Candidate
 from service.retrieval import (
-    ENTITY,
-    Because,
-    Candidate,
     NotServedError,
     QueryTimer,
     UnknownItemError,

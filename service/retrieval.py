@@ -1,7 +1,8 @@
 """From seeds to explained candidates: precomputed neighbour rows, batched queries, the fair merge.
 
-(One idea at ~410 lines: the module rule top to bottom — seeds, searches, blend, merge,
-backfill — whose helpers share one data shape, ``_Ranked``; the kernel is ``merge.py``.)
+The module rule top to bottom — seeds, searches, filters, blend, merge — over one data shape,
+``_Ranked``; the merge kernel is ``merge.py``, the popular backfill ``popular.py``, what a
+candidate says about itself ``reasons.py``.
 
 A module's seeds are the user's last few distinct items of one interaction (views for "Inspired
 by what you viewed", carts for "…carted"). Each seed (ℓ, X) is looked up as the pair (ℓ, X):
@@ -34,10 +35,9 @@ module its neighbours leave short (a small catalogue, a shallow table).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,13 +46,12 @@ from contracts.blend import BlendRule
 from contracts.interactions import Interaction
 from service.merge import merge
 from service.model import COLD, ITEM_INDEX, Model
+from service.popular import fill, seed_categories
+from service.reasons import CATEGORY, ITEM, PAIR, POPULAR, Because, Candidate
 
 if TYPE_CHECKING:
     from service.hidden import HiddenItems as Hidden
 
-# A candidate's ``embedding``: what its seed was searched with (CandidateOut documents them).
-PAIR, ITEM, CATEGORY, ENTITY = "item-interaction", "item", "category", "entity"
-POPULAR = "popular"
 QueryTimer = Callable[[str], AbstractContextManager[object]]
 """``timer(index_name)`` returns a context manager that times one batched query."""
 
@@ -63,32 +62,6 @@ class UnknownItemError(LookupError):
 
 class NotServedError(LookupError):
     """Neither a neighbour table nor a live index answers this seed>target here."""
-
-
-@dataclass
-class Because:
-    """Why a candidate is there: a seed (shared by all its candidates) or popularity."""
-
-    reason: str  # "seed", "popular_in_category" (a seed's category's backfill) or "popular"
-    item_id: str | None  # the seed that produced it
-    interaction: str | None  # the seed's interaction
-    category_id: str | None = None  # the category of a popular item or of a cold seed
-
-
-@dataclass
-class Candidate:
-    """One recommended item and why, in the JSON shape of ``CandidateOut``.
-
-    Plain dataclasses that orjson serialises directly, fields in this order: read-only by
-    convention, not frozen (a module builds a few hundred per request, and a frozen init costs
-    3x), and without ``__slots__`` (orjson serialises slotted ones ~10x slower).
-    """
-
-    item_id: str
-    score: float
-    interaction: str | None  # the predicted interaction (the index it was found in)
-    embedding: str  # PAIR, ITEM (no pair), CATEGORY (cold seed), ENTITY, or POPULAR
-    because: Because
 
 
 @dataclass(frozen=True)
@@ -109,6 +82,14 @@ class _Ranked:
     source: np.ndarray  # int64 position in ``labels`` of each neighbour's target
     labels: list[str | None]  # target interaction labels (None: the item index)
     embedding: str
+
+    def keep(self, mask: np.ndarray) -> _Ranked:
+        """Only the neighbours where ``mask`` (bool, one per neighbour) holds."""
+        if mask.all():
+            return self
+        return replace(
+            self, rows=self.rows[mask], scores=self.scores[mask], source=self.source[mask]
+        )
 
 
 def module(
@@ -163,12 +144,12 @@ def module(
     candidates = _candidates(model, confident, k, blocked_rows)
     if len(candidates) >= k:
         return ModuleResult(used, unknown, candidates)
-    lists = _seed_categories(model, used, seed_interaction, cold)
+    lists = seed_categories(model, used, seed_interaction, cold)
     if only is not None:
         lists = [(because, ranked) for because, ranked in lists if because.category_id in only]
     taken = {*blocked, *used, *(c.item_id for c in candidates)}
     skip = hidden.ids if hidden is not None else frozenset()
-    backfill = _backfill(model, lists, k - len(candidates), taken, only, skip)
+    backfill = fill(model, lists, k - len(candidates), taken, only, skip)
     backfilled = Counter(c.because.reason for c in backfill)
     return ModuleResult(used, unknown, candidates + backfill, dict(backfilled))
 
@@ -197,55 +178,15 @@ def neighbors(
     return _candidates(model, ranked, k, {model.item_row[item_id]})
 
 
-def popular(
-    model: Model,
-    categories: Sequence[str],
-    k: int,
-    blocked: Iterable[str],
-    only: frozenset[str] | None = None,
-    skip: frozenset[str] = frozenset(),
-) -> list[Candidate]:
-    """Popular items of ``categories`` (round-robin, in the given order), then overall ones;
-    with a category filter, of the ``only`` categories alone; never those in ``skip``."""
-    if only is not None:
-        categories = [c for c in categories if c in only] + sorted(only)
-    taken = set(blocked)
-    result: list[Candidate] = []
-
-    def take(item: str, score: float, category: str | None) -> None:
-        if item not in taken and item not in skip and len(result) < k:
-            taken.add(item)
-            because = Because("popular", None, None, category)
-            result.append(Candidate(item, score, None, POPULAR, because))
-
-    lists = [(c, model.popular.by_category.get(c, [])) for c in dict.fromkeys(categories)]
-    for rank in range(max((len(ranked) for _, ranked in lists), default=0)):
-        for category, ranked in lists:
-            if rank < len(ranked):
-                take(*ranked[rank], category)
-    for item, score in model.popular.overall if only is None else ():
-        take(item, score, None)
-    return result
-
-
 def _visible(ranked: _Ranked, hidden: np.ndarray) -> _Ranked:
     """``ranked`` without its hidden items (``hidden``: a mask over item rows)."""
-    keep = ~hidden[ranked.rows]
-    if keep.all():
-        return ranked
-    return replace(
-        ranked, rows=ranked.rows[keep], scores=ranked.scores[keep], source=ranked.source[keep]
-    )
+    return ranked.keep(~hidden[ranked.rows])
 
 
 def _in_categories(model: Model, ranked: list[_Ranked], only: frozenset[str]) -> list[_Ranked]:
     """Each seed's neighbours whose item is of one of the ``only`` categories."""
     codes = np.array([model.category_code[c] for c in only if c in model.category_code], np.int32)
-    kept = []
-    for r in ranked:
-        keep = np.isin(model.item_category_code[r.rows], codes)
-        kept.append(replace(r, rows=r.rows[keep], scores=r.scores[keep], source=r.source[keep]))
-    return kept
+    return [r.keep(np.isin(model.item_category_code[r.rows], codes)) for r in ranked]
 
 
 def _confident(
@@ -260,82 +201,7 @@ def _confident(
 
 
 def _at_least(ranked: _Ranked, threshold: float) -> _Ranked:
-    if not len(ranked.scores) or ranked.scores.min() >= threshold:
-        return ranked
-    keep = ranked.scores >= threshold
-    rows, scores, source = ranked.rows[keep], ranked.scores[keep], ranked.source[keep]
-    return replace(ranked, rows=rows, scores=scores, source=source)
-
-
-PopularList = list[tuple[str, float]]
-
-
-def _seed_categories(
-    model: Model, seeds: Sequence[str], seed_interaction: Interaction, cold: Mapping[str, str]
-) -> list[tuple[Because, PopularList]]:
-    """Each seed with a category that has popular items, newest first: the ``because`` of its
-    backfill and its category's popular items. A known seed's category is the catalogue's, a
-    cold seed's the one the caller passed."""
-    lists = []
-    for seed in seeds:
-        category = cold[seed] if seed in cold else model.item_category[model.item_row[seed]]
-        ranked = model.popular.by_category.get(category) if category is not None else None
-        if ranked:
-            because = Because("popular_in_category", seed, seed_interaction.label, category)
-            lists.append((because, ranked))
-    return lists
-
-
-def _backfill(
-    model: Model,
-    lists: list[tuple[Because, PopularList]],
-    n: int,
-    taken: set[str],
-    only: frozenset[str] | None = None,
-    skip: frozenset[str] = frozenset(),
-) -> list[Candidate]:
-    """Up to ``n`` popular items not in ``taken``: the seeds' categories' in turns, then
-    overall ones (with a category filter: those of the ``only`` categories, in turns). Adds
-    what it picks to ``taken``."""
-    found: list[Candidate] = []
-    in_categories = _in_turns(lists, taken)
-    everywhere: Iterator[tuple[str, float, Because]]
-    if only is None:
-        overall = Because("popular", None, None, None)
-        everywhere = ((item, score, overall) for item, score in model.popular.overall)
-    else:
-        allowed = [
-            (Because("popular", None, None, c), model.popular.by_category.get(c, []))
-            for c in sorted(only)
-        ]
-        everywhere = _in_turns(allowed, taken)
-    for item, score, because in chain(in_categories, everywhere):
-        if len(found) == n:
-            break
-        if item not in taken and item not in skip:
-            taken.add(item)
-            found.append(Candidate(item, score, None, POPULAR, because))
-    return found
-
-
-def _in_turns(
-    lists: list[tuple[Because, PopularList]], taken: set[str]
-) -> Iterator[tuple[str, float, Because]]:
-    """Round robin over the seeds: each turn, every seed's next popular item not yet ``taken``
-    (read as the caller adds to it), so two seeds of one category share its list."""
-    cursors = [0] * len(lists)
-    while True:
-        more = False
-        for s, (because, ranked) in enumerate(lists):
-            at = cursors[s]
-            while at < len(ranked) and ranked[at][0] in taken:
-                at += 1
-            cursors[s] = at + 1
-            if at < len(ranked):
-                more = True
-                yield ranked[at][0], ranked[at][1], because
-        if not more:
-            return
+    return ranked.keep(ranked.scores >= threshold)
 
 
 def _candidates(model: Model, ranked: list[_Ranked], k: int, blocked: set[int]) -> list[Candidate]:

@@ -1,0 +1,105 @@
+"""Popular items in a module or an answer: the backfill after a module's neighbours, and the
+fallback answer when a user has nothing to be inspired by.
+
+Both take the version's best sellers in turns over lists — a module's seeds' categories (each
+naming its seed, ``reason: "popular_in_category"``), or the user's categories — then overall
+ones, or, with a category filter, those of the filter's categories alone. Nothing is taken
+twice, nothing blocked and nothing hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain
+
+from contracts.interactions import Interaction
+from service.model import Model
+from service.reasons import POPULAR, Because, Candidate
+
+PopularList = list[tuple[str, float]]
+
+
+def popular(
+    model: Model,
+    categories: Sequence[str],
+    k: int,
+    blocked: Iterable[str],
+    only: frozenset[str] | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> list[Candidate]:
+    """The fallback: popular items of ``categories`` in turns, then overall ones; with a
+    category filter, of the ``only`` categories alone; never those in ``blocked`` or ``skip``."""
+    chosen = dict.fromkeys(c for c in categories if only is None or c in only)
+    lists = [
+        (Because("popular", None, None, c), model.popular.by_category[c])
+        for c in chosen
+        if model.popular.by_category.get(c)
+    ]
+    return fill(model, lists, k, set(blocked), only, skip)
+
+
+def seed_categories(
+    model: Model, seeds: Sequence[str], seed_interaction: Interaction, cold: Mapping[str, str]
+) -> list[tuple[Because, PopularList]]:
+    """Each seed with a category that has popular items, newest first: the ``because`` of its
+    backfill and its category's popular items. A known seed's category is the catalogue's, a
+    cold seed's the one the caller passed."""
+    lists = []
+    for seed in seeds:
+        category = cold[seed] if seed in cold else model.item_category[model.item_row[seed]]
+        ranked = model.popular.by_category.get(category) if category is not None else None
+        if ranked:
+            because = Because("popular_in_category", seed, seed_interaction.label, category)
+            lists.append((because, ranked))
+    return lists
+
+
+def fill(
+    model: Model,
+    lists: list[tuple[Because, PopularList]],
+    n: int,
+    taken: set[str],
+    only: frozenset[str] | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> list[Candidate]:
+    """Up to ``n`` popular items not in ``taken`` nor ``skip``: ``lists`` in turns, then overall
+    ones (with a category filter: those of the ``only`` categories, in turns). Adds what it
+    picks to ``taken``."""
+    found: list[Candidate] = []
+    everywhere: Iterator[tuple[str, float, Because]]
+    if only is None:
+        overall = Because("popular", None, None, None)
+        everywhere = ((item, score, overall) for item, score in model.popular.overall)
+    else:
+        allowed = [
+            (Because("popular", None, None, c), model.popular.by_category.get(c, []))
+            for c in sorted(only)
+        ]
+        everywhere = _in_turns(allowed, taken)
+    for item, score, because in chain(_in_turns(lists, taken), everywhere):
+        if len(found) == n:
+            break
+        if item not in taken and item not in skip:
+            taken.add(item)
+            found.append(Candidate(item, score, None, POPULAR, because))
+    return found
+
+
+def _in_turns(
+    lists: list[tuple[Because, PopularList]], taken: set[str]
+) -> Iterator[tuple[str, float, Because]]:
+    """Round robin over the lists: each turn, every list's next item not yet ``taken`` (read
+    as the caller adds to it), so two seeds of one category share its list."""
+    cursors = [0] * len(lists)
+    while True:
+        more = False
+        for s, (because, ranked) in enumerate(lists):
+            at = cursors[s]
+            while at < len(ranked) and ranked[at][0] in taken:
+                at += 1
+            cursors[s] = at + 1
+            if at < len(ranked):
+                more = True
+                yield ranked[at][0], ranked[at][1], because
+        if not more:
+            return
