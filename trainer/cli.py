@@ -15,11 +15,13 @@ from typing import Any
 
 import click
 
-from trainer import adapters
+from trainer import adapters, logs
 from trainer.config import ConfigError, TrainConfig, default_config_toml, load_config
 from trainer.versions import versions
 
 ADAPTERS = list(adapters.ADAPTERS)
+DEFAULTS = TrainConfig()
+log = logging.getLogger("trainer")
 
 
 class _Epochs(click.ParamType):
@@ -40,22 +42,31 @@ class _Epochs(click.ParamType):
 
 
 def config_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The flags ``train`` and ``evaluate`` share: config file, data reading, SGNS basics."""
+    """The flags ``train``, ``tune`` and ``evaluate`` share: config file, data reading, SGNS
+    basics. Each flag overrides the config file; its shown default is the built-in one."""
+    data, sgns = DEFAULTS.data, DEFAULTS.sgns
     options = [
         click.option("--config", "config_path",
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="TOML config; flags override it."),
-        click.option("--adapter", type=click.Choice(ADAPTERS),
+                     help="TOML config (`python -m trainer config --show` prints the full "
+                     "default one); flags override it."),
+        click.option("--adapter", type=click.Choice(ADAPTERS), show_default=data.adapter,
                      help="Read a public dataset in its original format."),
-        click.option("--format", "fmt", type=click.Choice(["auto", "csv", "parquet", "jsonl"])),
+        click.option("--format", "fmt", type=click.Choice(["auto", "csv", "parquet", "jsonl"]),
+                     show_default=data.format, help="The event log's file format."),
         click.option("--map", "mapping", multiple=True, metavar="NAME=INTERACTION",
                      help="Map a dataset's interaction name to a canonical one (repeatable)."),
-        click.option("--on-bad-rows", type=click.Choice(["skip", "fail"])),
-        click.option("--threads", type=click.IntRange(0), help="0 = all cores; 1 = reproducible."),
-        click.option("--epochs", type=_Epochs(),
-                     help="An integer, or auto: chosen on a validation split [default: auto]."),
-        click.option("--dim", type=click.IntRange(2, 1024)),
-        click.option("--seed", type=int),
+        click.option("--on-bad-rows", type=click.Choice(["skip", "fail"]),
+                     show_default=data.on_bad_rows,
+                     help="Malformed rows: count, report and skip them, or stop."),
+        click.option("--threads", type=click.IntRange(0), show_default=str(sgns.threads),
+                     help="Training threads: 0 = all cores; 1 = reproducible."),
+        click.option("--epochs", type=_Epochs(), show_default=str(sgns.epochs),
+                     help="An integer, or auto: chosen on a validation split."),
+        click.option("--dim", type=click.IntRange(2, 1024), show_default=str(sgns.dim),
+                     help="Embedding dimensions."),
+        click.option("--seed", type=int, show_default=str(sgns.seed),
+                     help="Random seed (sampling, initialisation, negatives)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -65,13 +76,12 @@ def config_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.group()
 @click.version_option(package_name="interaction-candidates", prog_name="python -m trainer")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def main(verbose: bool) -> None:
+@click.option("--log-format", type=click.Choice(logs.FORMATS), default="text", show_default=True,
+              envvar="LOG_FORMAT", show_envvar=True,
+              help="stderr as text lines, or JSON lines (UTC, ms) for a log store.")  # fmt: skip
+def main(verbose: bool, log_format: logs.LogFormat) -> None:
     """Offline trainer of item-interaction embeddings (see docs/training.md)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(logging.DEBUG if verbose else logging.INFO, log_format)
 
 
 main.add_command(versions)
@@ -91,8 +101,10 @@ def config_command(show: bool) -> None:
     required=True,
     help="Output file: .csv, .csv.gz, .parquet or .jsonl.",
 )
-@click.option("--users", type=click.IntRange(1), default=2000, show_default=True)
-@click.option("--items", type=click.IntRange(2), default=5000, show_default=True)
+@click.option("--users", type=click.IntRange(1), default=2000, show_default=True,
+              help="Users, each with a taste for a few categories.")  # fmt: skip
+@click.option("--items", type=click.IntRange(2), default=5000, show_default=True,
+              help="Items, spread over the categories.")  # fmt: skip
 @click.option(
     "--categories",
     type=click.IntRange(2),
@@ -100,8 +112,10 @@ def config_command(show: bool) -> None:
     show_default=True,
     help="Even: categories come in complementary pairs.",
 )
-@click.option("--days", type=click.IntRange(1), default=9, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--days", type=click.IntRange(1), default=9, show_default=True,
+              help="Days of events (the evaluation tests on the last).")  # fmt: skip
+@click.option("--seed", type=int, default=7, show_default=True,
+              help="Random seed: the same seed writes the same log.")  # fmt: skip
 @click.option(
     "--listing-size",
     type=click.IntRange(0, 100),
@@ -154,7 +168,7 @@ def synth(
         raise click.UsageError(str(exc)) from exc
     table = generate(config)
     write_events(table, out)
-    click.echo(f"wrote {table.num_rows} events to {out}", err=True)
+    log.info("wrote %d events to %s", table.num_rows, out)
 
 
 @main.command()
@@ -171,9 +185,11 @@ def synth(
     help="Artifact directory; a new version is published and CURRENT moved.",
 )
 @config_options
-@click.option("--since", type=click.DateTime(), help="Keep events at or after (UTC).")
-@click.option("--until", type=click.DateTime(), help="Keep events before (UTC).")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--since", type=click.DateTime(), show_default="the first event",
+              help="Keep events at or after (UTC).")  # fmt: skip
+@click.option("--until", type=click.DateTime(), show_default="past the last event",
+              help="Keep events before (UTC).")  # fmt: skip
+@click.option("--no-progress", is_flag=True, help="No progress bars or progress lines.")
 @click.option("--tune", "tune_first", is_flag=True,
               help="Run `tune` on the same events first and train with what it chose.")  # fmt: skip
 @click.option("--budget-minutes", type=click.FloatRange(min=0, min_open=True), default=5.0,
@@ -212,7 +228,7 @@ def train(
 @config_options
 @click.option("--budget-minutes", type=click.FloatRange(min=0, min_open=True), default=5.0,
               show_default=True, help="Stop when the next trial would pass this.")  # fmt: skip
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--no-progress", is_flag=True, help="No progress bars or progress lines.")
 def tune_command(
     events: Path, out: Path, budget_minutes: float, no_progress: bool, **options: Any
 ) -> None:
@@ -228,8 +244,8 @@ def tune_command(
     except (BadRowsError, EventLogError, KnobError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     path, trace = write_tuned(tuned, out, "python -m trainer " + " ".join(sys.argv[1:]))
-    click.echo(f"validation objective {100 * tuned.start_objective:.3f} % → "
-               f"{100 * tuned.objective:.3f} %; trace: {trace}", err=True)  # fmt: skip
+    log.info("validation objective %.3f %% → %.3f %%; trace: %s",
+             100 * tuned.start_objective, 100 * tuned.objective, trace)  # fmt: skip
     click.echo(path)
 
 
@@ -268,7 +284,7 @@ def tune_command(
               "whole training period].")  # fmt: skip
 @click.option("--search", type=click.Choice(["exact", "hnsw"]), default="exact", show_default=True,
               help="Candidate search: exact top-k, or an hnswlib index per model.")  # fmt: skip
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--no-progress", is_flag=True, help="No progress bars or progress lines.")
 def evaluate(
     events: Path,
     report_dir: Path,
@@ -318,8 +334,8 @@ def evaluate(
     paths = write_report(evaluation, report_dir, plots)
     for name, result in evaluation.models.items():
         rates = result.hit.hit_rate["purchase"]
-        click.echo(f"{name:>22}: purchase hit rate@{max(rates)} {100 * rates[max(rates)]:.2f} %, "
-                   f"item coverage {100 * result.coverage.items:.1f} %", err=True)  # fmt: skip
+        log.info("%s: purchase hit rate@%d %.2f %%, item coverage %.1f %%", name, max(rates),
+                 100 * rates[max(rates)], 100 * result.coverage.items)  # fmt: skip
     click.echo(paths[-1])
 
 

@@ -1,8 +1,9 @@
-"""Progress: a live bar on a terminal, whole lines in a log."""
+"""Progress: a live bar on a terminal, whole log records everywhere else."""
 
 from __future__ import annotations
 
 import io
+import logging
 
 from trainer import progress
 
@@ -12,20 +13,25 @@ class Pipe(io.StringIO):
         return False
 
 
-def test_off_a_terminal_progress_is_whole_lines_without_carriage_returns(monkeypatch):
-    log = Pipe()
-    monkeypatch.setattr(progress.sys, "stderr", log)
-    with progress.bar(total=3, desc="sgns", unit="tok") as shown:
+def test_off_a_terminal_progress_is_log_records_without_carriage_returns(monkeypatch, caplog):
+    stderr = Pipe()
+    monkeypatch.setattr(progress.sys, "stderr", stderr)
+    with (
+        caplog.at_level(logging.INFO, "trainer.progress"),
+        progress.bar(total=3, desc="sgns", unit="tok") as shown,
+    ):
         for _ in range(3):
             shown.update(1)
-    text = log.getvalue()
-    assert "\r" not in text and text.endswith("\n")
-    assert text.splitlines()[-1].startswith("sgns: 100%") and "3/3" in text.splitlines()[-1]
+    lines = [r.getMessage() for r in caplog.records if r.name == "trainer.progress"]
+    assert lines and all("\r" not in line and "\n" not in line for line in lines)
+    assert lines[-1].startswith("sgns: 100%") and "3/3" in lines[-1]
+    assert "\r" not in stderr.getvalue()  # tqdm wrote nothing itself: logging's format decides
 
 
-def test_a_disabled_bar_writes_nothing(monkeypatch):
-    log = Pipe()
-    monkeypatch.setattr(progress.sys, "stderr", log)
-    for _ in progress.bar(range(3), enabled=False):
-        pass
-    assert log.getvalue() == ""
+def test_a_disabled_bar_writes_nothing(monkeypatch, caplog):
+    stderr = Pipe()
+    monkeypatch.setattr(progress.sys, "stderr", stderr)
+    with caplog.at_level(logging.INFO, "trainer.progress"):
+        for _ in progress.bar(range(3), enabled=False):
+            pass
+    assert not caplog.records

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import click
 import numpy as np
 
 from contracts.interactions import Interaction
+from trainer import logs
 from trainer.adapters import ADAPTERS
 from trainer.config import TrainConfig, load_config
 from trainer.evaluation.copurchase import copurchase_generator
@@ -165,8 +165,7 @@ def main(
     seeds: int,
 ) -> None:
     """Compare settings on a validation split (never the test window)."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logs.configure(logging.INFO, "text")
     config = load_config(config_path).with_overrides({"data": {"adapter": adapter}})
     split = validation_split(load_events(events, config.data, progress=False), test_days, config)
     log.info("validation split: %s", split.info.to_json())

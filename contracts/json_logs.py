@@ -1,0 +1,47 @@
+"""The JSON log line both processes write: one object per line, for log collectors.
+
+``{"time", "level", "logger", "message", …}``: the time in UTC with milliseconds
+(``2026-12-06T11:18:00.123Z``) whatever the host's zone, a record's ``extra`` fields as keys,
+and no terminal colour codes (a message that carries them is cleaned), so a scheduler's log
+store can parse every line. The service adds its request and trace ids (``service/logs.py``);
+the trainer writes these with ``--log-format json`` (``trainer/logs.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; subclasses add per-context fields in ``context``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": utc_ms(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": _ANSI.sub("", record.getMessage()),
+        }
+        entry.update(self.context())
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+    def context(self) -> dict[str, Any]:
+        """Fields of the running context (a request's id…); none here."""
+        return {}
+
+
+def utc_ms(created: float) -> str:
+    """``created`` (seconds since the epoch) as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    moment = datetime.fromtimestamp(created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
