@@ -55,9 +55,11 @@ def test_service_waits_for_healthy_redis_and_a_finished_trainer(services):
     assert services["service"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
 
 
-def test_one_image_two_entry_points_sharing_the_artifact_volume(services):
+def test_two_targets_of_one_dockerfile_sharing_the_artifact_volume(services):
     trainer, service = services["trainer"], services["service"]
-    assert trainer["image"] == service["image"]
+    assert trainer["build"]["target"] == "full" and service["build"]["target"] == "service"
+    assert trainer["build"]["context"] == service["build"]["context"]
+    assert trainer["image"] != service["image"]
     assert trainer["entrypoint"] == ["ic-train"] and trainer["restart"] == "no"
     assert service["command"] == ["service"]  # the image's ENTRYPOINT is python -m
 

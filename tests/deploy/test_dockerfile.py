@@ -52,14 +52,30 @@ def test_hadolint_finds_nothing():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_build_stage_makes_wheels_and_runtime_has_no_compiler():
-    build, runtime = stages()
-    assert "AS build" in build[0][1] and "AS runtime" in runtime[0][1]
-    assert any(i == "RUN" and "pip wheel" in a for i, a in build)
-    runtime_text = " ".join(a for _, a in runtime)
-    assert "from=build" in runtime_text and "--no-index" in runtime_text
-    assert "apt-get install" not in runtime_text
-    assert not [c for c in COMPILERS if c in runtime_text]
+def stage(name: str) -> list[tuple[str, str]]:
+    (found,) = [s for s in stages() if s[0][1].endswith(f"AS {name}")]
+    return found
+
+
+def test_build_stage_makes_every_wheel_and_the_targets_have_no_compiler():
+    assert [s[0][1].split()[-1] for s in stages()] == ["build", "service", "full"]
+    assert any(i == "RUN" and "pip wheel" in a and "[trainer]" in a for i, a in stage("build"))
+    for target in ("service", "full"):
+        text = " ".join(a for _, a in stage(target))
+        assert "from=build" in text and "--no-index" in text, target
+        assert "apt-get install" not in text, target
+        assert not [c for c in COMPILERS if c in text], target
+
+
+def test_the_service_target_installs_no_trainer_dependency_and_full_adds_them():
+    """The slim image is the serving install alone; the full one is built on it (its layers
+    shared) and adds the ``trainer`` extra and the trainer job's script."""
+    service = " ".join(a for i, a in stage("service") if i == "RUN")
+    assert "interaction-candidates==" in service and "[trainer]" not in service
+    full = stage("full")
+    assert full[0][1].startswith("service AS full")
+    assert any(i == "RUN" and "interaction-candidates[trainer]==" in a for i, a in full)
+    assert any(i == "COPY" and "ic-train" in a for i, a in full)
 
 
 def test_base_image_is_pinned_to_a_patch_release():
@@ -68,18 +84,19 @@ def test_base_image_is_pinned_to_a_patch_release():
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", image), image
 
 
-def test_runtime_runs_as_non_root_with_a_healthcheck_on_healthz():
-    runtime = stages()[-1]
-    (user,) = [a for i, a in runtime if i == "USER"]
-    assert user.split(":")[0] not in ("root", "0")
-    (healthcheck,) = [a for i, a in runtime if i == "HEALTHCHECK"]
+def test_both_targets_run_as_non_root_with_a_healthcheck_on_healthz():
+    for target in ("service", "full"):  # full inherits the HEALTHCHECK
+        users = [a for i, a in stage(target) if i == "USER"]
+        assert users[-1].split(":")[0] not in ("root", "0"), target
+    (healthcheck,) = [a for i, a in stage("service") if i == "HEALTHCHECK"]
     assert "/healthz" in healthcheck
 
 
 def test_entry_point_is_python_m_service_and_takes_trainer():
-    runtime = dict(stages()[-1])
+    runtime = dict(stage("service"))
     assert json.loads(runtime["ENTRYPOINT"]) == ["python", "-m"]
     assert json.loads(runtime["CMD"]) == ["service"]
+    assert not {"ENTRYPOINT", "CMD"} & {i for i, _ in stage("full")}  # inherited
 
 
 def test_dockerignore_keeps_the_context_to_what_the_build_copies():
@@ -87,7 +104,7 @@ def test_dockerignore_keeps_the_context_to_what_the_build_copies():
     assert lines[lines.index("*")] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     copied = set()
-    for instruction, args in stages()[0] + stages()[-1]:
+    for instruction, args in [i for s in stages() for i in s]:
         if instruction == "COPY" and "--from" not in args:
             copied |= {s for s in args.split()[:-1] if not s.startswith("--")}
     assert copied <= allowed
