@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= .demo
 
-.PHONY: install lint test demo promtool bench-train clean
+.PHONY: install lint test demo promtool browser bench-train clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts trainer service demo
+	$(BIN)/mypy contracts trainer service demo client
 
 test: lint
 	$(BIN)/pytest -n 2 -q
@@ -36,6 +36,12 @@ $(BIN)/promtool: | $(STAMP)
 	tmp=$$(mktemp -d) && cd $$tmp && apt-get download -q prometheus \
 	  && dpkg-deb -x prometheus_*.deb root && cp root/usr/bin/promtool $(abspath $(BIN))/promtool \
 	  && rm -rf $$tmp
+
+# Chromium for the inspector's browser test (tests/service/test_inspector_browser.py), from
+# Debian's package: Playwright (dev extra) drives it and downloads no browser of its own.
+# .ci/run installs it; elsewhere that test is skipped.
+browser:
+	command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 bench-train: install
 	$(BIN)/python bench/train_throughput.py

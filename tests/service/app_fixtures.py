@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,7 +66,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 def entity_trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """A version with query, category and shop tokens: a world with shops and searches
     ("cheap c012": a search for category c012, then a view of one of its items)."""
-    folder = tmp_path_factory.mktemp("entity-model")
+    return _entity_world(tmp_path_factory.getbasetemp())
+
+
+@functools.cache
+def _entity_world(base: Path) -> Trained:
+    """Trained once per session (per xdist worker), though two test folders register the
+    fixture: tests/service (conftest.py) and tests/client (the service its client talks to)."""
+    folder = base / "entity-model"
+    folder.mkdir()
     events = folder / "events.csv"
     world = SynthConfig(users=600, items=1200, categories=20, shops=30, search_rate=0.5)
     write_events(generate(world), events)

@@ -1,57 +1,17 @@
-"""A real Redis for the service tests, started and stopped by the tests themselves.
-
-Each pytest session (so each pytest-xdist worker) gets its own ``redis-server`` on a free port,
-without persistence, in a temporary folder (``demo.redis.EmbeddedRedis``, which the demo and
-the serving benchmark start theirs with too). Tests may pause (SIGSTOP), kill and restart it to
-exercise failure handling; the ``redis_url`` fixture hands the next test a running, empty server.
-"""
+"""The service tests' fixtures: a HistoryStore on the real Redis (tests/conftest.py starts
+it), and the small real model and the app serving it (app_fixtures.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
-import redis
 
-from demo import redis as demo_redis
-from demo.redis import EmbeddedRedis
 from service.history import HistoryStore
 
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    """This session's (or xdist worker's) own redis-server, stopped at the end whatever happened."""
-    try:
-        server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
-    except demo_redis.RedisUnavailable as exc:
-        pytest.fail(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def redis_url(redis_server: EmbeddedRedis) -> str:
-    """The URL of a running, empty Redis (FLUSHALL before each test)."""
-    redis_server.ensure_running()
-    with redis.Redis.from_url(redis_server.url, socket_timeout=2) as client:
-        client.flushall()
-    return redis_server.url
-
-
-@pytest.fixture
-def raw(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain synchronous client: plays the upstream writer and inspects what was stored."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=2)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 Scenario = Callable[[HistoryStore], Awaitable[T]]
