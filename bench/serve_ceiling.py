@@ -1,6 +1,14 @@
 """The serving benchmark's in-process ceiling: the service's own core without HTTP, in one and
 two processes, with and without neighbour tables, and where a request's time goes
-(bench/serve_load.py)."""
+(bench/serve_load.py, which runs it after the HTTP steps).
+
+Alone, on a synthetic model and a Redis of its own (no HTTP service), ``--runs`` times::
+
+    python bench/serve_ceiling.py --pairs 50000 --runs 3
+
+With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, each request is traced as the service traces it (a
+root span, ``history.read``, the module and merge spans; bench/otlp_sink.py receives them).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ import asyncio
 import multiprocessing as mp
 import random
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,10 +27,13 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # demo, when run alone
 from contracts.interactions import Interaction
 from contracts.redis_keys import history_key
+from demo.processes import Children, StopSignal
 
-from serve_world import K, say
+from serve_world import K, fill_histories, say, start_redis
+from synthetic_model import ensure_version
 
 
 def ceiling(models: Path, version: str, redis_url: str, args: argparse.Namespace) -> dict:
@@ -98,6 +110,7 @@ def ceiling_worker(
     the live index as before they existed. A ticker thread measures the longest time the
     loading thread kept the GIL (what stalls a worker's event loop during a reload).
     """
+    from service import merge
     from service.model import load_model
 
     stalls: list[float] = []
@@ -116,6 +129,7 @@ def ceiling_worker(
     model = load_model(models, version)
     loaded.set()
     ticker.join()
+    merge.warm()  # as the service does before it serves: no JIT compile inside the loop
     served = model if tables else replace(model, tables={})
     barrier.wait(timeout=900)
     result = asyncio.run(_ceiling_loop(served, redis_url, users, seconds, seed, profile))
@@ -139,20 +153,25 @@ def peak_rss() -> int:
 async def _ceiling_loop(
     model: Any, redis_url: str, users: int, seconds: float, seed: int, profile: bool
 ) -> dict[str, Any]:
+    from service import tracing
     from service.history import HistoryStore
     from service.settings import Settings
 
     settings = Settings(redis_url=redis_url)
+    tracing.start(settings)  # on with OTEL_EXPORTER_OTLP_ENDPOINT, as in the service
     store = HistoryStore.from_url(redis_url, timeout_seconds=1.0)
     rng = random.Random(seed)
     count, slow, started, cpu = 0, 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
-        read = time.perf_counter()
-        history = await store.read(f"u{rng.randrange(users)}", 4, settings.history_length)
-        slow += time.perf_counter() - read > settings.redis_timeout_seconds
-        core(model, settings, history)
+        with tracing.span("request"):
+            read = time.perf_counter()
+            with tracing.span("history.read"):
+                history = await store.read(f"u{rng.randrange(users)}", 4, settings.history_length)
+            slow += time.perf_counter() - read > settings.redis_timeout_seconds
+            core(model, settings, history)
         count += 1
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu  # export thread too
+    tracing.stop()
     result = {"rps": count / wall, "cpu_ms_per_request": cpu * 1000 / count}
     result["redis_reads_over_the_service_timeout"] = slow
     if profile:
@@ -278,3 +297,33 @@ def table_vs_live(model: Any, redis_url: str, users: int, n: int = 1000) -> dict
         "candidate_overlap_tables_vs_live": round(float(np.mean(overlap)), 4),
         "requests": n,
     }
+
+
+def main() -> None:
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=50_000)
+    parser.add_argument("--models", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--ceiling-seconds", type=float, default=8.0)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    models = args.models / f"model-{args.pairs}"
+    version = ensure_version(models, args.pairs)
+    children = Children(StopSignal())
+    with tempfile.TemporaryDirectory(prefix="serve-ceiling-") as tmp:
+        try:
+            redis_url = start_redis(children, Path(tmp))
+            say(f"histories: {fill_histories(redis_url, models, version, args.users)}")
+            for run in range(args.runs):
+                found = ceiling(models, version, redis_url, args)
+                rows = {name: [r["rps"], r["cpu_ms_per_request"]] for name, r in found.items()}
+                print(json.dumps({"run": run, "[rps, cpu ms per request]": rows}), flush=True)
+        finally:
+            children.stop_all()
+
+
+if __name__ == "__main__":
+    main()

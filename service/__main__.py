@@ -15,6 +15,7 @@ from importlib import metadata
 import uvicorn
 from pydantic import ValidationError
 
+from service import tracing
 from service.protocol import GuardedHttpTools
 from service.settings import Settings
 from service.workers import ReusePortMultiprocess
@@ -39,6 +40,10 @@ def main() -> None:
             name = "_".join(str(part) for part in error["loc"]).upper()
             print(f"invalid setting {name}: {error['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
+    missing = tracing.missing_extra(settings)
+    if missing is not None:
+        print(missing, file=sys.stderr)
+        raise SystemExit(2)
     args.host = args.host or settings.host
     args.port = args.port or settings.port
     args.workers = args.workers or settings.workers
@@ -77,7 +82,7 @@ def settings_help() -> str:
             if default is None
             else (",".join(map(str, default)) if isinstance(default, tuple) else default)
         )
-        lines.append(f"  {name.upper():28s} [{shown}]")
+        lines.append(f"  {name.upper():34s} [{shown}]")
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from contracts.interactions import Interaction
-from service import metrics, retrieval
+from service import metrics, retrieval, tracing
 from service.hidden import HiddenItems
 from service.history import HistoryStore, HistoryUnavailable, UserHistory
 from service.model import Model
@@ -33,6 +33,7 @@ from service.retrieval import QueryTimer
 from service.settings import Settings
 
 log = logging.getLogger("service.candidates")
+SPANS = {"viewed": "retrieval.viewed", "carted": "retrieval.carted", "popular": "retrieval.popular"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ async def recommend(
     """The user's two modules (or a fallback): one history read, one category read when needed."""
     operation = "read"
     try:
-        with metrics.timed(metrics.REDIS_SECONDS, operation):
+        with tracing.span("history.read"), metrics.timed(metrics.REDIS_SECONDS, operation):
             history = await store.read(
                 user_id, seeds=settings.seeds_per_module, purchases=settings.history_length
             )
@@ -151,7 +152,7 @@ async def cold_categories(
     unknown = [s for s in (*history.views, *history.carts) if s not in model.item_row]
     if not unknown or not model.cold_row:
         return {}
-    with metrics.timed(metrics.REDIS_SECONDS, "categories"):
+    with tracing.span("history.categories"), metrics.timed(metrics.REDIS_SECONDS, "categories"):
         return await store.categories(list(dict.fromkeys(unknown)))
 
 
@@ -168,10 +169,18 @@ def _module(
     timer: QueryTimer,
     hidden: HiddenItems | None,
 ) -> Module:
-    found = retrieval.module(
-        model, seeds, interaction, targets, k, blocked, timer, categories, options.offset,
-        options.only, hidden,
-    )  # fmt: skip
+    with tracing.span(SPANS[name]) as span:
+        found = retrieval.module(
+            model, seeds, interaction, targets, k, blocked, timer, categories, options.offset,
+            options.only, hidden,
+        )  # fmt: skip
+        if span is not None:
+            span.set_attributes({
+                "ic.model_version": model.version, "ic.k": k, "ic.seeds": len(found.seeds),
+                "ic.unknown_seeds": len(found.unknown_seeds),
+                "ic.candidates": len(found.candidates),
+                "ic.backfilled": sum(found.backfilled.values()),
+            })  # fmt: skip
     for reason, count in found.backfilled.items():
         metrics.BACKFILLED.labels(name, reason).inc(count)
     return Module(name, interaction, targets, found.seeds, found.unknown_seeds, found.candidates)
@@ -188,8 +197,14 @@ def _popular(
     metrics.FALLBACKS.labels(why).inc()
     skip = hidden.ids if hidden is not None else frozenset()
     k = options.k + options.offset
-    found = popular(model, categories, k, blocked, options.only, skip)
-    found = found[options.offset :]
+    with tracing.span(SPANS["popular"]) as span:
+        found = popular(model, categories, k, blocked, options.only, skip)
+        found = found[options.offset :]
+        if span is not None:
+            span.set_attributes({
+                "ic.model_version": model.version, "ic.reason": why, "ic.k": options.k,
+                "ic.candidates": len(found),
+            })  # fmt: skip
     metrics.CANDIDATES.labels("popular").observe(len(found))
     return Module("popular", None, (), [], [], found)
 

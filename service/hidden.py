@@ -16,6 +16,7 @@ import logging
 
 import numpy as np
 
+from service import tracing
 from service.history import HistoryStore, HistoryUnavailable
 from service.model import Model
 
@@ -31,10 +32,12 @@ class HiddenItems:
         self.ids: frozenset[str] = frozenset()
         self._mask: tuple[str, np.ndarray] | None = None  # (model version, mask)
 
-    async def update(self, store: HistoryStore, version: int) -> None:
-        """Read the set again if ``version`` (the counter just read) differs from ours."""
-        if version != self.version:
-            self.ids = await store.hidden()
+    async def update(self, store: HistoryStore, version: int | None) -> None:
+        """Read the set again if ``version`` (the counter just read) differs from ours; None
+        (a history read that could not carry the counter: a cluster) changes nothing."""
+        if version is not None and version != self.version:
+            with tracing.span("history.hidden"):
+                self.ids = await store.hidden()
             self.version = version
             self._mask = None
             log.info("hidden items", extra={"count": len(self.ids), "version": version})

@@ -4,7 +4,9 @@ Each request gets an id (the caller's ``X-Request-ID`` when it is sane, else a n
 returned in the response header and attached to every log line written while it runs, so a
 request can be followed across lines. One access line per request carries route, status and
 latency (``ACCESS_LOG=false`` keeps only those of 5xx answers); the same figures feed the latency
-histogram either way.
+histogram either way. With tracing on (service/tracing.py) every line written inside a span,
+the access line included, also names the trace and span (``trace_id``, ``span_id``), so a slow
+request's line leads to its trace and a trace to its lines.
 """
 
 from __future__ import annotations
@@ -14,41 +16,29 @@ import logging
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+from typing import Any
 
-import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import metrics
+from contracts import json_logs
+from service import metrics, tracing
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 log = logging.getLogger("service.access")
 
 
-class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", "message", "request_id", …extra fields}`` per line; the
-    time in UTC with milliseconds (``2026-12-06T11:18:00.123Z``), whatever the host's zone."""
+class JsonFormatter(json_logs.JsonFormatter):
+    """``{"time", "level", "logger", "message", "request_id", …extra fields}`` per line
+    (contracts/json_logs.py: the time in UTC with milliseconds, whatever the host's zone), and
+    ``trace_id``/``span_id`` inside a span when tracing is on."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": _utc(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": request_id.get(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _utc(created: float) -> str:
-    moment = datetime.fromtimestamp(created, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    def context(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"request_id": request_id.get()}
+        if tracing.enabled:
+            fields.update(tracing.log_fields())
+        return fields
 
 
 def configure(level: str) -> None:

@@ -44,6 +44,7 @@ import numpy as np
 
 from contracts.blend import BlendRule
 from contracts.interactions import Interaction
+from service import tracing
 from service.merge import merge
 from service.model import COLD, ITEM_INDEX, Model
 from service.popular import fill, seed_categories
@@ -206,6 +207,14 @@ def _at_least(ranked: _Ranked, threshold: float) -> _Ranked:
 
 def _candidates(model: Model, ranked: list[_Ranked], k: int, blocked: set[int]) -> list[Candidate]:
     """The merged (service/merge.py), explained candidates of ``ranked`` seeds."""
+    with tracing.span("merge") as span:
+        candidates = _merged(model, ranked, k, blocked)
+        if span is not None:
+            span.set_attributes({"ic.seeds": len(ranked), "ic.candidates": len(candidates)})
+    return candidates
+
+
+def _merged(model: Model, ranked: list[_Ranked], k: int, blocked: set[int]) -> list[Candidate]:
     merged = merge([(r.rows, r.scores) for r in ranked], k, blocked)
     picks = merged.picks
     if not len(picks):

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from contracts.redis_keys import ID_PATTERN
+from service import tracing
 from service.candidates import Answer, Options, recommend
 from service.deps import (
     NO_MODEL,
@@ -74,7 +75,7 @@ async def candidates(
     )  # fmt: skip
     options = _options(settings, query, settings.exclude_max, "EXCLUDE_MAX", "query")
     found = await recommend(model, store, settings, user_id, options, hidden)
-    return FastJSONResponse(body(user_id, found), headers={"X-Model-Version": found.version})
+    return respond(user_id, found, options)
 
 
 @router.post(
@@ -95,7 +96,16 @@ async def candidates_with_body(
     """The same answer as the GET, for options too long for a URL (a long ``exclude``)."""
     options = _options(settings, query, settings.exclude_max_body, "EXCLUDE_MAX_BODY", "body")
     found = await recommend(model, store, settings, user_id, options, hidden)
-    return FastJSONResponse(body(user_id, found), headers={"X-Model-Version": found.version})
+    return respond(user_id, found, options)
+
+
+def respond(user_id: str, answer: Answer, options: Options) -> FastJSONResponse:
+    """The answer as JSON, naming its model version in a header; with tracing on, in a
+    ``render`` span, and the answer's figures (never its ids) on the request's span."""
+    if tracing.enabled:
+        tracing.annotate(_figures(answer, options))
+    with tracing.span("render"):
+        return FastJSONResponse(body(user_id, answer), headers={"X-Model-Version": answer.version})
 
 
 def body(user_id: str, answer: Answer) -> dict[str, Any]:
@@ -107,7 +117,9 @@ def body(user_id: str, answer: Answer) -> dict[str, Any]:
             {
                 "name": m.name,
                 "title": TITLES[m.name],
-                "seed_interaction": m.seed_interaction.label if m.seed_interaction else None,
+                "seed_interaction": None
+                if m.seed_interaction is None
+                else m.seed_interaction.label,
                 "target_interactions": [t.label for t in m.targets],
                 "seeds": m.seeds,
                 "unknown_seeds": m.unknown_seeds,
@@ -117,6 +129,21 @@ def body(user_id: str, answer: Answer) -> dict[str, Any]:
         ],
         "fallback": answer.fallback,
         "degraded": answer.degraded,
+    }
+
+
+def _figures(answer: Answer, options: Options) -> dict[str, str | bool | int]:
+    """What a trace may say about an answer: sizes and flags, no user or item id."""
+    return {
+        "ic.k_viewed": options.k_viewed,
+        "ic.k_carted": options.k_carted,
+        "ic.offset": options.offset,
+        "ic.excluded": len(options.exclude),
+        "ic.categories": len(options.only or ()),
+        "ic.fallback": answer.fallback or "none",
+        "ic.degraded": answer.degraded,
+        "ic.seeds": sum(len(m.seeds) for m in answer.modules),
+        "ic.candidates": sum(len(m.candidates) for m in answer.modules),
     }
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from starlette.convertors import Convertor, register_url_convertor
 
-from service import entities, metrics, retrieval
+from service import entities, metrics, retrieval, tracing
 from service.deps import (
     NO_MODEL,
     HiddenDep,
@@ -76,9 +76,15 @@ def neighbors(
     reject_unknown_query(request, frozenset({"target", "k"}))
     check_k(settings, k)
     try:
-        found = entities.entity_neighbors(
-            model, kind, entity_id, target, k, metrics.ann_timer, hidden
-        )
+        with tracing.span("neighbors") as span:
+            found = entities.entity_neighbors(
+                model, kind, entity_id, target, k, metrics.ann_timer, hidden
+            )
+            if span is not None:  # no entity id: a query is what a user typed
+                span.set_attributes({
+                    "ic.model_version": model.version, "ic.kind": kind, "ic.target": target,
+                    "ic.k": k, "ic.neighbors": len(found),
+                })  # fmt: skip
     except entities.UnknownEntityError as exc:
         raise HTTPException(404, str(exc)) from exc
     except retrieval.NotServedError as exc:

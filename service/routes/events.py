@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from contracts.interactions import Interaction
-from service import metrics
+from service import metrics, tracing
 from service.deps import SettingsDep, StoreDep
 from service.history import Event, HistoryUnavailable
 from service.schemas import EventIn, EventsAccepted, MalformedBody, parse_events
@@ -43,8 +43,10 @@ async def ingest(request: Request, settings: SettingsDep, store: StoreDep) -> Ev
         raise HTTPException(400, str(exc)) from None
     batch = [_event(e) for e in _in_time_order(events)]
     try:
-        with metrics.timed(metrics.REDIS_SECONDS, "record"):
+        with tracing.span("history.record") as span, metrics.timed(metrics.REDIS_SECONDS, "record"):
             written = await store.record(batch)
+            if span is not None:
+                span.set_attributes({"ic.events": len(batch), "ic.written": written})
     except HistoryUnavailable as exc:
         metrics.REDIS_ERRORS.labels("record").inc()
         raise HTTPException(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import ID_PATTERN
-from service import entities, metrics, retrieval
+from service import entities, metrics, retrieval, tracing
 from service.deps import (
     NO_MODEL,
     HiddenDep,
@@ -51,9 +51,15 @@ def neighbors(
     reject_unknown_query(request, frozenset({"interaction", "target", "k"}))
     check_k(settings, k)
     try:
-        found = entities.item_neighbors(
-            model, item_id, Interaction.parse(interaction), target, k, metrics.ann_timer, hidden
-        )
+        with tracing.span("neighbors") as span:
+            found = entities.item_neighbors(
+                model, item_id, Interaction.parse(interaction), target, k, metrics.ann_timer, hidden
+            )
+            if span is not None:  # no item id: the route template says enough
+                span.set_attributes({
+                    "ic.model_version": model.version, "ic.interaction": interaction,
+                    "ic.target": target, "ic.k": k, "ic.neighbors": len(found),
+                })  # fmt: skip
     except retrieval.UnknownItemError as exc:
         raise HTTPException(404, str(exc)) from exc
     except retrieval.NotServedError as exc:

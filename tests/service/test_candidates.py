@@ -39,6 +39,7 @@ def test_a_user_with_views_and_carts_gets_both_modules_explained(client, model):
     assert got["carted"]["seeds"] == list(reversed(carted))
     for name, seed_interaction in (("viewed", "view"), ("carted", "cart")):
         module = got[name]
+        assert module["seed_interaction"] == seed_interaction  # view is 0: never dropped as falsy
         assert module["title"].startswith("Inspired by what you")
         assert 0 < len(module["candidates"]) <= 20
         found = [c for c in module["candidates"] if c["because"]["reason"] == "seed"]
