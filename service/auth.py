@@ -6,6 +6,11 @@
   authenticates in front).
 * ``ADMIN_TOKEN``: ``/admin/*`` needs ``Authorization: Bearer TOKEN``; without the setting the
   admin routes are off (403), since reloading re-hashes a version on demand.
+* The inspector's data (``/inspect/api/*``: users' histories, the version's evaluation) needs
+  ``Authorization: Bearer ADMIN_TOKEN`` when the setting is there; without it, it is guarded as
+  ``/v1`` is (so never less than the histories' own route). Its page and static files
+  (``/inspect``, ``/inspect/static/*``) hold no data and stay open: a browser's navigation
+  cannot send a header, the page sends the token with each of its requests (docs/inspector.md).
 * Probes (``/healthz``, ``/readyz``) and the API description are open.
 
 A plain ASGI middleware rather than a FastAPI dependency: a dependency costs every request
@@ -26,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.settings import Settings
 
 API_KEY_SCHEME, BEARER_SCHEME = "ApiKeyHeader", "Bearer"
+INSPECT_API = "/inspect/api/"
 
 
 def matches(given: str, secrets: tuple[str, ...]) -> bool:
@@ -60,11 +66,13 @@ class Access:
         if path.startswith("/admin/"):
             if self.admin_token is None:
                 return 403, "the admin routes are off: set ADMIN_TOKEN to use them"
-            bearer = _bearer(headers)
-            if bearer is None or not matches(bearer, (self.admin_token,)):
-                return 401, "Authorization: Bearer ADMIN_TOKEN required"
-            return None
-        guarded = path.startswith("/v1/") or (path == "/metrics" and not self.metrics_open)
+            return self._admin(headers, self.admin_token)
+        inspecting = path.startswith(INSPECT_API)
+        if inspecting and self.admin_token is not None:
+            return self._admin(headers, self.admin_token)
+        guarded = (
+            path.startswith("/v1/") or inspecting or (path == "/metrics" and not self.metrics_open)
+        )
         if not self.keys or not guarded:
             return None
         given = _header(headers, b"x-api-key") or _bearer(headers)
@@ -72,6 +80,13 @@ class Access:
             return 401, "an API key is required: X-API-Key: KEY or Authorization: Bearer KEY"
         if not matches(given, self.keys):
             return 401, "invalid API key"
+        return None
+
+    @staticmethod
+    def _admin(headers: list[tuple[bytes, bytes]], token: str) -> tuple[int, str] | None:
+        bearer = _bearer(headers)
+        if bearer is None or not matches(bearer, (token,)):
+            return 401, "Authorization: Bearer ADMIN_TOKEN required"
         return None
 
 

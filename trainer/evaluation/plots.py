@@ -20,13 +20,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from contracts import artifacts
 from contracts.interactions import Interaction
 from trainer.evaluation.metrics import TARGETS
 from trainer.evaluation.results import EmbeddingSample, Evaluation
 
-HIT_RATE = "hit_rate_vs_k.png"
-COVERAGE = "coverage.png"
-EMBEDDINGS = "embeddings_2d.png"
+HIT_RATE = artifacts.HIT_RATE_PLOT
+COVERAGE = artifacts.COVERAGE_PLOT
+EMBEDDINGS = artifacts.EMBEDDINGS_PLOT
 _COLOURS = {
     "view": "tab:blue",
     "favorite": "tab:orange",

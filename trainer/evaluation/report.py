@@ -15,6 +15,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from contracts import artifacts
 from trainer.evaluation.intervals import LEVEL, SAMPLES
 from trainer.evaluation.metrics import TARGETS, HitRates
 from trainer.evaluation.results import (
@@ -28,8 +29,8 @@ from trainer.evaluation.results import (
 from trainer.evaluation.split import iso
 from trainer.events import LoadReport
 
-REPORT = "report.md"
-METRICS = "metrics.json"
+REPORT = artifacts.EVALUATION_REPORT
+METRICS = artifacts.EVALUATION_METRICS
 TABLE1_ALSO = 50  # Table 1 is the paper's at the largest K; also at this K when evaluated
 _T = [t.label for t in TARGETS]
 
