@@ -84,6 +84,19 @@ COLD_CATEGORIES = "cold/categories.tsv"
 """One category id per line; line ``c`` is row ``c`` of COLD_VECTORS."""
 COLD_VECTORS = "cold/vectors.npy"
 """float32 ``(n_categories, dim)``: the query vector of an unseen item of each category."""
+EVALUATION = "evaluation"
+"""Optional folder of a published version: its offline evaluation, as ``python -m trainer evaluate
+--artifacts DIR --report DIR/versions/<version>/evaluation`` writes it. Added after publishing,
+so not in the manifest's ``files`` (``verify_version`` ignores unlisted files); the service's
+inspector shows it (``service/inspection.py``)."""
+EVALUATION_REPORT = "report.md"
+EVALUATION_METRICS = "metrics.json"
+"""The evaluation's numbers; its shape is documented in ``trainer/evaluation/results.py``."""
+HIT_RATE_PLOT = "hit_rate_vs_k.png"
+COVERAGE_PLOT = "coverage.png"
+EMBEDDINGS_PLOT = "embeddings_2d.png"
+EVALUATION_PLOTS = (HIT_RATE_PLOT, COVERAGE_PLOT, EMBEDDINGS_PLOT)
+"""Every figure an evaluation may draw (``trainer/evaluation/plots.py``), in the report's order."""
 
 _TMP_PREFIX = ".tmp-"
 _DEL_PREFIX = ".del-"
@@ -145,7 +158,8 @@ def new_version_id(now: datetime | None = None) -> str:
     return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}-{suffix:06x}"
 
 
-def _check_version_id(version: str) -> str:
+def check_version_id(version: str) -> str:
+    """``version`` if it is a valid version id (so it cannot escape a folder); else ValueError."""
     if not _VERSION_ID.match(version):
         raise ValueError(f"invalid version id {version!r}: use letters, digits, '.', '_', '-'")
     return version
@@ -158,7 +172,7 @@ def versions_dir(artifacts_dir: PathLike) -> Path:
 
 def version_dir(artifacts_dir: PathLike, version: str) -> Path:
     """``artifacts_dir/versions/<version>`` (the id is checked so it cannot escape the folder)."""
-    return versions_dir(artifacts_dir) / _check_version_id(version)
+    return versions_dir(artifacts_dir) / check_version_id(version)
 
 
 def read_current(artifacts_dir: PathLike) -> str | None:
@@ -189,23 +203,30 @@ def load_manifest(version_dir: PathLike) -> Manifest:
     if not Path(version_dir).is_dir():
         raise VersionNotFoundError(f"version folder {version_dir} does not exist")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()
     except FileNotFoundError:
         raise ManifestMissingError(
             f"{path} is missing: {version_dir} was never fully published; delete it or republish"
         ) from None
+    return parse_manifest(text, str(path))
+
+
+def parse_manifest(text: bytes | str, where: str) -> Manifest:
+    """The Manifest in ``text`` (read from ``where``, which messages name); ManifestError."""
+    try:
+        raw = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc}); republish this version") from exc
+        raise ManifestError(f"{where} is not valid JSON ({exc}); republish this version") from exc
     found = raw.get("schema_version") if isinstance(raw, dict) else None
     if found != SCHEMA_VERSION:
         raise SchemaVersionError(
-            f"{path} has schema_version {found!r} but this code reads {SCHEMA_VERSION}; "
+            f"{where} has schema_version {found!r} but this code reads {SCHEMA_VERSION}; "
             "use a matching trainer/service release or retrain"
         )
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
-        raise ManifestError(f"{path} does not match the manifest schema: {exc}") from exc
+        raise ManifestError(f"{where} does not match the manifest schema: {exc}") from exc
 
 
 def file_entry(path: PathLike, fsync: bool = False) -> FileEntry:
@@ -351,7 +372,7 @@ class VersionStage:
         on_step: Callable[[str], None] | None = None,
     ) -> None:
         self.artifacts_dir = Path(artifacts_dir)
-        self.version = _check_version_id(new_version_id() if version is None else version)
+        self.version = check_version_id(new_version_id() if version is None else version)
         self.on_step = on_step or (lambda step: None)
         root = versions_dir(self.artifacts_dir)
         root.mkdir(parents=True, exist_ok=True)

@@ -9,19 +9,29 @@ nothing is ever mutated in place. A version that fails is refused: the failure i
 counted, the old model keeps serving, and that version is not retried until ``CURRENT`` changes
 or a reload is forced. A watcher thread calls ``reload()`` every ``interval`` seconds, off the
 request path.
+
+The versions live in a folder or in an object store (``contracts/storage.py``). From an object
+store a new version is first downloaded into the instance's cache folder (every sha256 checked
+as it lands, once per instance: service/artifact_cache.py), then loaded from there; a store that
+cannot be reached is a failed reload that is retried at the next check, not a refused version.
+Before loading a new version, the watcher waits a random moment (``jitter_seconds``) so that the
+pods of a fleet do not all double their memory at once.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from contracts import artifacts
+from contracts import artifacts, storage
 from service import metrics
+from service.artifact_cache import ArtifactCache
 from service.coordination import ReloadCoordinator
 from service.model import Model, ModelLoadError, load_model
 
@@ -45,17 +55,29 @@ class ModelRegistry:
 
     def __init__(
         self,
-        artifacts_dir: Path,
+        artifacts_dir: storage.Location | str,
         ef_search: int | None = None,
         runtime_dir: Path | None = None,
         live_indexes: Collection[str] | None = None,
+        cache_dir: Path | None = None,
+        jitter_seconds: float = 0.0,
     ) -> None:
-        self.artifacts_dir = artifacts_dir
+        self.location = storage.parse_location(artifacts_dir)
         self.ef_search = ef_search
         self.live_indexes = live_indexes
+        self.jitter_seconds = jitter_seconds
         self.coordinator = ReloadCoordinator(runtime_dir)
+        # the local folder the served versions are read from (the cache for a remote store)
+        self.cache: ArtifactCache | None = None
+        if isinstance(self.location, Path):
+            self.artifacts_dir = self.location
+        else:
+            self.cache = ArtifactCache(cache_dir, runtime_dir)
+            self.artifacts_dir = self.cache.folder
+        self._store: storage.Store | None = None
         self._model: Model | None = None
         self._refused: dict[str, str] = {}
+        self._problem: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -65,27 +87,47 @@ class ModelRegistry:
         """The served model (read it once per request and keep the reference)."""
         return self._model
 
-    def reload(self, force: bool = False) -> ReloadResult:
-        """Serve the version ``CURRENT`` names if it is new and sound; never raises."""
+    @property
+    def problem(self) -> str | None:
+        """Why the last reload did not serve what CURRENT names (None when it did)."""
+        return self._problem
+
+    def reload(self, force: bool = False, stagger: float = 0.0) -> ReloadResult:
+        """Serve the version ``CURRENT`` names if it is new and sound; never raises.
+
+        ``stagger``: with a model already served, wait a random moment up to this many seconds
+        before loading a new version (the watcher's jitter; an asked-for reload does not wait).
+        """
         with self._lock:
             served = self._model.version if self._model else None
             try:
-                wanted = artifacts.read_current(self.artifacts_dir)
+                store = self._open_store()
+                wanted = store.read_current()
             except (artifacts.ArtifactError, OSError) as exc:
                 return self._fail(None, served, f"cannot read CURRENT: {exc}")
             if wanted is None:
-                return ReloadResult("missing", served, f"no CURRENT in {self.artifacts_dir}")
+                self._problem = f"no CURRENT in {self.location}"
+                return ReloadResult("missing", served, self._problem)
             if wanted == served:
+                self._problem = None
                 return ReloadResult("unchanged", served)
             if wanted in self._refused and not force:
                 return ReloadResult("refused", served, self._refused[wanted])
+            if served is not None and stagger > 0 and self._stop.wait(random.uniform(0, stagger)):
+                return ReloadResult("unchanged", served, "stopping")
             try:
-                model = self._load(wanted)
+                model = self._load(store, wanted)
+            except storage.StoreError as exc:  # the store, not the version: retried next time
+                self._prune_cache()
+                return self._fail(None, served, f"cannot fetch version {wanted}: {exc}")
             except ModelLoadError as exc:
+                self._prune_cache()  # a refused download is not kept
                 return self._fail(wanted, served, str(exc))
             previous, self._model = self._model, model
             self._refused.pop(wanted, None)
+            self._problem = None
             self.coordinator.record_serving(wanted)
+            self._prune_cache()
             _publish_metrics(model, previous)
             metrics.RELOADS.labels("loaded").inc()
             log.info(
@@ -115,17 +157,41 @@ class ModelRegistry:
             self.reload(force=True)
             pause = min(pause * 2, longest_pause)
 
-    def _load(self, version: str) -> Model:
-        """Load ``version`` in this instance's reload turn, hashing it unless a peer just did."""
+    def _open_store(self) -> storage.Store:
+        if self._store is None:
+            self._store = storage.open_store(self.location)
+        return self._store
+
+    def _load(self, store: storage.Store, version: str) -> Model:
+        """Load ``version`` in this instance's reload turn, hashing it unless a peer just did
+        (or the download just did: a remote version is fetched into the cache first, once)."""
         with self.coordinator.turn():
-            folder = artifacts.version_dir(self.artifacts_dir, version)
-            hashed_by_peer = self.coordinator.is_verified(folder)
-            model = load_model(
-                self.artifacts_dir, version, self.ef_search, not hashed_by_peer, self.live_indexes
-            )
-            if not hashed_by_peer:
+            started = time.perf_counter()
+            try:
+                root, hashed = store.fetch(version, self.artifacts_dir)
+            except storage.StoreError:
+                raise
+            except (artifacts.ArtifactError, OSError, ValueError) as exc:
+                raise ModelLoadError(f"version {version} refused: {exc}") from exc
+            if hashed:
+                seconds = round(time.perf_counter() - started, 3)
+                log.info("downloaded model version", extra={"version": version, "seconds": seconds})
+            folder = artifacts.version_dir(root, version)
+            trusted = hashed or self.coordinator.is_verified(folder)
+            model = load_model(root, version, self.ef_search, not trusted, self.live_indexes)
+            if not self.coordinator.is_verified(folder):
                 self.coordinator.mark_verified(folder)
             return model
+
+    def _prune_cache(self) -> None:
+        """Drop the cached versions no worker of this instance serves (object stores only)."""
+        if self.cache is None:
+            return
+        serving = set(self.coordinator.peers_serving().values())
+        if self._model is not None:
+            serving.add(self._model.version)
+        with self.coordinator.turn():
+            self.cache.prune(serving)
 
     def start(self, interval: float) -> None:
         """Check ``CURRENT`` every ``interval`` seconds in a daemon thread (0: never)."""
@@ -142,14 +208,17 @@ class ModelRegistry:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
+        if self.cache is not None:
+            self.cache.close()
 
     def _watch(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            self.reload()
+            self.reload(stagger=min(self.jitter_seconds, interval))
 
     def _fail(self, version: str | None, served: str | None, reason: str) -> ReloadResult:
         if version is not None:
             self._refused[version] = reason
+        self._problem = reason
         metrics.RELOADS.labels("failed").inc()
         log.error("model reload failed", extra={"version": version, "reason": reason})
         return ReloadResult("refused", served, reason)

@@ -1,5 +1,8 @@
 """``python -m trainer versions list|verify|rollback``: the published versions, for operators.
 
+``--artifacts`` is a folder or ``s3://bucket/prefix`` (contracts/storage.py); on S3, ``verify``
+streams every object through sha256 without writing it to disk.
+
 * ``list``: every version, oldest first — id, when it was made, pairs, size on disk, and which
   one ``CURRENT`` names (``*``). ``--json`` for scripts.
 * ``verify [VERSION…]``: hash every file of each version (default: the current one) against
@@ -13,20 +16,37 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
-from contracts import artifacts
+from contracts import artifacts, storage
+
+
+def parse_artifacts(ctx: click.Context, param: click.Parameter, value: object) -> storage.Location:
+    """``--artifacts``: a folder or ``s3://bucket/prefix``; anything else (``gs://…``, ``s3:/x``,
+    ``s3://`` without a bucket) stops the command with one line, before any work is done."""
+    try:
+        return storage.parse_location(str(value))
+    except storage.LocationError as exc:
+        raise click.ClickException(f"--artifacts: {exc}") from None
+
 
 ARTIFACTS = click.option(
     "--artifacts",
     "root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("artifacts"),
+    callback=parse_artifacts,
+    default="artifacts",
     show_default=True,
-    help="The artifact folder (the trainer's --artifacts, the service's ARTIFACTS_DIR).",
+    help="The artifact folder or s3://bucket/prefix (the trainer's --artifacts, the service's "
+    "ARTIFACTS_DIR).",
 )
+
+
+def _store(root: storage.Location) -> storage.Store:
+    try:
+        return storage.open_store(root)
+    except storage.StoreError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -37,11 +57,16 @@ def versions() -> None:
 @versions.command(name="list")
 @ARTIFACTS
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
-def list_command(root: Path, as_json: bool) -> None:
+def list_command(root: storage.Location, as_json: bool) -> None:
     """Every published version, oldest first; * marks the one CURRENT names."""
-    current = artifacts.read_current(root)
-    for version in artifacts.list_versions(root):
-        row = _describe(root, version, current)
+    store = _store(root)
+    try:
+        current = store.read_current()
+        published = store.list_versions()
+    except artifacts.ArtifactError as exc:
+        raise click.ClickException(str(exc)) from None
+    for version in published:
+        row = _describe(store, version, current)
         if as_json:
             click.echo(json.dumps(row))
             continue
@@ -55,16 +80,20 @@ def list_command(root: Path, as_json: bool) -> None:
 @versions.command()
 @ARTIFACTS
 @click.argument("names", nargs=-1, metavar="[VERSION]...")
-def verify(root: Path, names: tuple[str, ...]) -> None:
+def verify(root: storage.Location, names: tuple[str, ...]) -> None:
     """Hash every file of each VERSION (default: the current one) against its manifest."""
-    current = artifacts.read_current(root)
+    store = _store(root)
+    try:
+        current = store.read_current()
+    except artifacts.ArtifactError as exc:
+        raise click.ClickException(str(exc)) from None
     chosen = list(names) or ([current] if current else [])
     if not chosen:
         raise click.ClickException(f"no CURRENT in {root}: name the versions to verify")
     failed = 0
     for version in chosen:
         try:
-            manifest = artifacts.verify_version(artifacts.version_dir(root, version))
+            manifest = store.verify(version)
         except (artifacts.ArtifactError, OSError, ValueError) as exc:
             failed += 1
             click.echo(f"{version}: FAILED: {exc}")
@@ -77,22 +106,25 @@ def verify(root: Path, names: tuple[str, ...]) -> None:
 @versions.command()
 @ARTIFACTS
 @click.argument("version")
-def rollback(root: Path, version: str) -> None:
+def rollback(root: storage.Location, version: str) -> None:
     """Point CURRENT at VERSION once every file of it verifies."""
-    before = artifacts.read_current(root)
+    store = _store(root)
     try:
-        artifacts.set_current(root, version)
+        before = store.read_current()
+    except artifacts.ArtifactError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        store.set_current(version)
     except (artifacts.ArtifactError, OSError, ValueError) as exc:
         raise click.ClickException(f"CURRENT stays {before}: {version} is refused: {exc}") from exc
     click.echo(f"CURRENT: {before} -> {version}")
 
 
-def _describe(root: Path, version: str, current: str | None) -> dict[str, object]:
-    folder = artifacts.version_dir(root, version)
+def _describe(store: storage.Store, version: str, current: str | None) -> dict[str, object]:
     row: dict[str, object] = {"version": version, "current": version == current}
     try:
-        manifest = artifacts.load_manifest(folder)
-    except (artifacts.ArtifactError, OSError) as exc:
+        manifest = store.load_manifest(version)
+    except (artifacts.ArtifactError, OSError, ValueError) as exc:
         return row | {"problem": str(exc)}
     return row | {
         "created_at": manifest.created_at.isoformat(timespec="seconds"),

@@ -33,7 +33,8 @@ async def readyz(registry: RegistryDep, store: StoreDep) -> JSONResponse:
     redis_ok = await store.ping()
     notes = [] if redis_ok else ["Redis does not answer: candidates are degraded"]
     if model is None:
-        notes.insert(0, "not ready: no model loaded")
+        why = registry.problem
+        notes.insert(0, "not ready: no model loaded" + (f": {why}" if why else ""))
     body = Ready(
         ready=model is not None,
         model_version=model.version if model else None,

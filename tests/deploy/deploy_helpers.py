@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "s3")
+FOLDER_OVERLAYS = ("dev", "prod")  # versions on a shared volume; s3: in a bucket
 
 
 def tool(name: str, hint: str, optional: bool = False) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from service.settings import Settings
 
-from deploy_helpers import OVERLAYS, find, kustomize
+from deploy_helpers import FOLDER_OVERLAYS, OVERLAYS, find, kustomize
 
 # The oldest Kubernetes we promise (lifecycle.preStop.sleep is beta and on from 1.30) and the
 # newest the installed schemas know.
@@ -73,7 +73,8 @@ def test_service_deployment_is_safe_to_roll_and_probe(overlay: str):
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    assert mounts["/artifacts"]["readOnly"] is True and "/tmp" in mounts
+    assert "/tmp" in mounts
+    assert overlay not in FOLDER_OVERLAYS or mounts["/artifacts"]["readOnly"] is True
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -93,7 +94,7 @@ def test_service_hpa_pdb_and_service_all_point_at_the_deployment(overlay: str):
     assert 2 <= hpa["spec"]["minReplicas"] <= deployment["spec"]["replicas"]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", FOLDER_OVERLAYS)
 def test_trainer_publishes_into_the_volume_the_service_reads(overlay: str):
     objects = kustomize(f"k8s/overlays/{overlay}")
     pvc = find(objects, "PersistentVolumeClaim", "interaction-candidates-artifacts")
@@ -158,3 +159,25 @@ def test_alert_rules_ship_as_a_configmap():
     objects = kustomize("k8s/overlays/prod")
     rules = find(objects, "ConfigMap", "interaction-candidates-alerts")
     assert "alerts.yml" in rules["data"]
+
+
+def test_s3_publishes_to_a_bucket_with_credentials_from_a_secret_and_no_shared_volume():
+    objects = kustomize("k8s/overlays/s3")
+    assert not [o for o in objects if o["metadata"]["name"] == "interaction-candidates-artifacts"]
+    settings = settings_map(objects)
+    url = settings["ARTIFACTS_DIR"]
+    assert url.startswith("s3://") and Settings(artifacts_dir=url).artifacts_dir
+    service, trainer = service_pod(objects), trainer_pod(objects)
+    for pod in (service, trainer):
+        assert "artifacts" not in volume_claims(pod)
+        (container,) = pod["containers"]
+        secrets = [e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e]
+        assert secrets == ["interaction-candidates-s3"]
+        assert "/artifacts" not in {m["mountPath"] for m in container["volumeMounts"]}
+    (trainer_container,) = trainer["containers"]
+    assert {e["name"]: e.get("value") for e in trainer_container["env"]}["ARTIFACTS_DIR"] == url
+    (container,) = service["containers"]
+    cache = settings["ARTIFACTS_CACHE_DIR"]
+    mounted = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in service["volumes"]}
+    assert "emptyDir" in volumes[mounted[cache]]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from pathlib import Path
 
 from contracts import artifacts
+from service.registry import ModelRegistry, ReloadResult
 
 from app_fixtures import make_client
 
@@ -83,3 +86,29 @@ def test_without_a_published_model_the_service_is_alive_but_not_ready(tmp_path, 
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "model" in ready.json()["detail"]
         assert client.get("/v1/users/u1/candidates").status_code == 503
+
+
+def test_a_staggered_reload_waits_its_random_moment_before_loading(trained, artifacts_dir):
+    registry = ModelRegistry(artifacts_dir)
+    assert registry.reload().result == "loaded"
+    new = trained.publish_another(artifacts_dir)
+    random.seed(16)
+    wait = random.uniform(0, 1.5)
+    random.seed(16)
+    started = time.monotonic()
+    assert registry.reload(stagger=1.5) == ReloadResult("loaded", new)
+    assert time.monotonic() - started >= wait
+
+
+def test_the_watchers_jitter_never_exceeds_the_reload_interval(trained, artifacts_dir):
+    registry = ModelRegistry(artifacts_dir, jitter_seconds=3600)
+    registry.reload()
+    registry.start(0.1)
+    try:
+        new = trained.publish_another(artifacts_dir)
+        deadline = time.monotonic() + 30
+        while registry.model.version != new and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert registry.model.version == new
+    finally:
+        registry.stop()
