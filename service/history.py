@@ -25,14 +25,13 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.crc import key_slot
 from redis.exceptions import (
     ConnectionError as RedisConnectionError,
 )
 from redis.exceptions import (
     NoScriptError,
+    RedisClusterException,
     RedisError,
     ResponseError,
 )
@@ -41,17 +40,10 @@ from redis.exceptions import (
 )
 
 from contracts.interactions import Interaction
-from contracts.redis_keys import (
-    DEFAULT_PREFIX,
-    check_id,
-    check_prefix,
-    hidden_keys,
-    history_key,
-    item_category_key,
-    times_key,
-)
-from service import metrics
+from contracts.redis_keys import DEFAULT_PREFIX, KeyFormat, KeyLayout, check_id
+from service import metrics, redis_client
 from service.record_script import RECORD_SCRIPT, RECORD_SHA
+from service.redis_client import Client
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,7 +52,6 @@ T = TypeVar("T")
 # millisecond (~13 µs an event on Redis 6.2); a run per event would instead spend most of a
 # batch's time on per-command overhead (a 1000-event batch: ~120 ms instead of ~20 ms).
 SCRIPT_EVENTS = 100
-IDLE_CHECK_SECONDS = 10  # a pooled connection idle this long is PINGed before its next use
 
 SEED_INTERACTIONS = (Interaction.VIEW, Interaction.FAVORITE, Interaction.CART)
 
@@ -100,7 +91,9 @@ class UserHistory:
     favorites: list[str]
     carts: list[str]
     purchases: list[str]
-    hidden_version: int = 0  # the hidden-items counter, read in the same round trip
+    # The hidden-items counter, read in the same round trip; None with the cluster format,
+    # where it lives on another node (the background refresh reads it, service/hidden.py).
+    hidden_version: int | None = 0
 
     def is_empty(self) -> bool:
         """True for a user with no history at all (a cold start)."""
@@ -108,35 +101,42 @@ class UserHistory:
 
 
 class HistoryStore:
-    """Reads and writes user histories; every operation is one round trip within ``timeout``.
+    """Reads and writes user histories; every operation is one round trip within ``timeout``
+    (one per node holding its keys, with a cluster).
 
-    ``client`` must return raw bytes (``decode_responses=False``) so that values which are not
-    UTF-8 can be skipped instead of failing the whole read. ``from_url`` builds a suitable one.
+    ``client`` (one node or a cluster, ``service/redis_client.py``) must return raw bytes
+    (``decode_responses=False``) so that values which are not UTF-8 can be skipped instead of
+    failing the whole read. ``key_format`` is the key layout (``contracts/redis_keys.py``):
+    ``v2``, one user's keys in one hash slot, is required with a cluster.
     """
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: Client,
         prefix: str = DEFAULT_PREFIX,
         length: int = 50,
         ttl_seconds: int = 30 * 86400,
         timeout_seconds: float = 0.05,
+        key_format: KeyFormat | None = None,
     ) -> None:
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+        if redis_client.decodes(client):
             raise ValueError("HistoryStore needs a client with decode_responses=False")
         if length < 1 or ttl_seconds < 1 or timeout_seconds <= 0:
             raise ValueError(
                 f"length ({length}), ttl_seconds ({ttl_seconds}) and timeout_seconds "
                 f"({timeout_seconds}) must be positive"
             )
+        self.cluster = isinstance(client, redis_client.RedisCluster)
+        key_format = key_format or ("v2" if self.cluster else "v1")
+        if self.cluster and key_format != "v2":
+            raise ValueError("a Redis Cluster needs the v2 key format (one user in one slot)")
         self._client = client
-        self.prefix = check_prefix(prefix)
+        self.keys = KeyLayout(prefix, key_format)
+        self.prefix = prefix
         self.length = length
         self.ttl_seconds = ttl_seconds
         self.timeout_seconds = timeout_seconds
-        kwargs = client.connection_pool.connection_kwargs
-        where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
-        self._where = f"Redis at {where}"
+        self._where = redis_client.where(client)
 
     @classmethod
     def from_url(
@@ -144,52 +144,21 @@ class HistoryStore:
         url: str,
         timeout_seconds: float = 0.05,
         max_connections: int = 64,
+        cluster: bool = False,
         **kw: Any,
     ) -> HistoryStore:
-        """A store on a bounded connection pool where each operation costs at most one timeout.
-
-        Connecting and reading each give up after ``timeout_seconds``, and a timeout is not
-        retried: a slow Redis should cost one timeout, not three. A connection that Redis closed
-        (a restart, an idle-client kill, a failover) is retried once, at once, on a fresh
-        connection, and connections idle for ``IDLE_CHECK_SECONDS`` are PINGed before use, so a
-        restart costs no answer. At most ``max_connections`` sockets are opened; further
-        callers wait for a free one (within the same timeout).
-        """
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout_seconds,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            health_check_interval=IDLE_CHECK_SECONDS,
-            decode_responses=False,
-        )
-        return cls(aioredis.Redis.from_pool(pool), timeout_seconds=timeout_seconds, **kw)
+        """A store on bounded connections (``redis_client.connect``): each operation costs at
+        most one timeout, a connection Redis closed is retried once at once, and at most
+        ``max_connections`` sockets are opened (per node with a ``cluster``); further callers
+        wait for a free one within the same timeout."""
+        client = redis_client.connect(url, cluster, timeout_seconds, max_connections)
+        return cls(client, timeout_seconds=timeout_seconds, **kw)
 
     async def open_connections(self, count: int, within_seconds: float = 5.0) -> int:
         """Open and PING up to ``count`` pooled connections at once (at start-up, so that the
         first burst of requests does not spend its timeout connecting); how many answered.
         Never raises: a Redis that is down now is noticed by the requests and ``/readyz``."""
-        pool = self._client.connection_pool
-
-        async def one() -> bool:
-            connection = await pool.get_connection()
-            try:
-                await connection.send_command("PING")
-                return bool(await connection.read_response())
-            finally:
-                await pool.release(connection)
-
-        count = min(count, getattr(pool, "max_connections", count))
-        try:
-            async with asyncio.timeout(within_seconds):
-                answered = await asyncio.gather(
-                    *(one() for _ in range(count)), return_exceptions=True
-                )
-        except TimeoutError:
-            answered = []
-        opened = sum(a is True for a in answered)
+        opened = await redis_client.open_connections(self._client, count, within_seconds)
         metrics.REDIS_UP.set(1 if opened else 0)
         return opened
 
@@ -203,12 +172,14 @@ class HistoryStore:
         if seeds < 0 or purchases < 0:
             raise ValueError(f"seeds ({seeds}) and purchases ({purchases}) must be >= 0")
         wanted = {i: seeds for i in SEED_INTERACTIONS} | {Interaction.PURCHASE: purchases}
-        keys = {i: history_key(self.prefix, user_id, i) for i in wanted if wanted[i] > 0}
+        keys = {i: self.keys.history(user_id, i) for i in wanted if wanted[i] > 0}
         pipe = self._client.pipeline(transaction=False)
         for interaction, key in keys.items():
             pipe.lrange(key, 0, wanted[interaction] - 1)
-        pipe.get(hidden_keys(self.prefix)[1])
-        *replies, version = await self._bounded("read", pipe.execute(raise_on_error=False))
+        if not self.cluster:  # in one slot, so one node answers the whole read
+            pipe.get(self.keys.hidden()[1])
+        replies = await self._bounded("read", pipe.execute(raise_on_error=False))
+        version = None if self.cluster else _counter(replies.pop())
         lists = {
             i: self._distinct(key, reply)
             for (i, key), reply in zip(keys.items(), replies, strict=True)
@@ -218,12 +189,12 @@ class HistoryStore:
             favorites=lists.get(Interaction.FAVORITE, []),
             carts=lists.get(Interaction.CART, []),
             purchases=lists.get(Interaction.PURCHASE, []),
-            hidden_version=_counter(version),
+            hidden_version=version,
         )
 
     async def hidden(self) -> frozenset[str]:
         """The hidden items (one SMEMBERS; a key of another type reads as none, with a warning)."""
-        key = hidden_keys(self.prefix)[0]
+        key = self.keys.hidden()[0]
         pipe = self._client.pipeline(transaction=False)
         pipe.smembers(key)
         (reply,) = await self._bounded("hidden", pipe.execute(raise_on_error=False))
@@ -235,7 +206,7 @@ class HistoryStore:
     async def hidden_version(self) -> int:
         """The hidden-items counter alone (the background refresh's read)."""
         pipe = self._client.pipeline(transaction=False)
-        pipe.get(hidden_keys(self.prefix)[1])
+        pipe.get(self.keys.hidden()[1])
         (reply,) = await self._bounded("hidden", pipe.execute(raise_on_error=False))
         return _counter(reply)
 
@@ -244,7 +215,7 @@ class HistoryStore:
         of hidden items and the new version. Ids are checked first (ValueError)."""
         for item in (*hide, *show):
             check_id(item, "item id")
-        key, version = hidden_keys(self.prefix)
+        key, version = self.keys.hidden()  # one slot in v2: a transaction works on a cluster
         pipe = self._client.pipeline(transaction=True)
         if hide:
             pipe.sadd(key, *hide)
@@ -267,6 +238,10 @@ class HistoryStore:
         (ValueError) and nothing is written. Replaying a batch, or its tail, leaves the same
         lists, so retrying after HistoryUnavailable is safe. Events whose keys hold another
         type (written upstream) are skipped, logged and not counted.
+
+        With the v2 key format a script run holds the events of one hash slot only (a user's
+        keys share one; a user's events keep their order), and categories are written beside
+        the runs to their shards, since a cluster refuses a script across slots.
         """
         now = time.time()
         writes = []
@@ -275,14 +250,14 @@ class HistoryStore:
             arrival = now + n * 1e-6
             writes.append(
                 Write(
-                    history_key(self.prefix, user, interaction),
-                    times_key(self.prefix, user, interaction),
+                    self.keys.history(user, interaction),
+                    self.keys.times(user, interaction),
                     check_id(item, "item id"),
                     "" if category is None else check_id(category, "category id"),
                     repr(arrival if at is None else min(at, now)),
                 )
             )
-        runs = [writes[i : i + SCRIPT_EVENTS] for i in range(0, len(writes), SCRIPT_EVENTS)]
+        runs = self._runs(writes)
         if not runs:
             return 0
         replies = await self._bounded("record", self._run_script(runs, RECORD_SHA))
@@ -294,7 +269,7 @@ class HistoryStore:
             rest = await self._bounded("record", self._run_script(runs[first_missing:], None))
             replies = replies[:first_missing] + rest
         written = 0
-        for run, reply in zip(runs, replies, strict=True):
+        for run, reply in zip(runs, replies, strict=False):
             if isinstance(reply, ResponseError):
                 raise HistoryUnavailable(
                     f"{self._where} refused a history write after {written} of {len(writes)} "
@@ -304,17 +279,35 @@ class HistoryStore:
             for position in skipped:
                 key = run[int(position) - 1].list_key
                 log.warning("history key %s holds a non-list value; event skipped", key)
-            if categories_skipped:
-                log.warning(
-                    "item-category key %s holds a non-hash value; %d categories not written",
-                    item_category_key(self.prefix),
-                    categories_skipped,
-                )
             written += len(run) - len(skipped)
+            self._warn_categories(categories_skipped)
+        self._warn_categories(sum(isinstance(r, ResponseError) for r in replies[len(runs) :]))
         return written
 
+    def _runs(self, writes: list[Write]) -> list[list[Write]]:
+        """The script runs of a batch: consecutive chunks (v1), or per hash slot (v2)."""
+        if self.keys.format == "v1":
+            return [writes[i : i + SCRIPT_EVENTS] for i in range(0, len(writes), SCRIPT_EVENTS)]
+        slots: dict[int, list[Write]] = {}
+        for write in writes:
+            slots.setdefault(key_slot(write.list_key.encode()), []).append(write)
+        return [
+            group[i : i + SCRIPT_EVENTS]
+            for group in slots.values()
+            for i in range(0, len(group), SCRIPT_EVENTS)
+        ]
+
+    def _warn_categories(self, skipped: int) -> None:
+        if skipped:
+            log.warning(
+                "item-category key (%s) holds a non-hash value; %d categories not written",
+                self.keys.item_category("…"),
+                skipped,
+            )
+
     async def categories(self, items: Sequence[str]) -> dict[str, str]:
-        """The category of each of ``items`` that the item-category hash knows (one HMGET).
+        """The category of each of ``items`` that the item-category hash knows (one HMGET per
+        hash: one with v1, one per shard the items fall in with v2).
 
         Tolerant like ``read``: values that are not UTF-8 are skipped, and a key holding
         something other than a hash reads as empty with a warning. HistoryUnavailable when
@@ -322,48 +315,59 @@ class HistoryStore:
         """
         if not items:
             return {}
-        key = item_category_key(self.prefix)
+        groups = self.keys.item_categories(items)
         pipe = self._client.pipeline(transaction=False)
-        pipe.hmget(key, list(items))
-        (reply,) = await self._bounded("categories", pipe.execute(raise_on_error=False))
-        if isinstance(reply, ResponseError):
-            if str(reply).startswith("WRONGTYPE"):
-                log.warning("item-category key %s holds a non-hash value; read as empty", key)
-                return {}
-            raise HistoryUnavailable(f"{self._where} refused an item-category read: {reply}")
+        for key, members in groups.items():
+            pipe.hmget(key, members)
+        replies = await self._bounded("categories", pipe.execute(raise_on_error=False))
         found = {}
-        for item, raw in zip(items, reply if isinstance(reply, list) else [], strict=False):
-            try:
-                category = raw.decode("utf-8") if raw else ""
-            except UnicodeDecodeError:
-                continue
-            if category:
-                found[item] = category
+        for (key, members), reply in zip(groups.items(), replies, strict=True):
+            if isinstance(reply, ResponseError):
+                if str(reply).startswith("WRONGTYPE"):
+                    log.warning("item-category key %s holds a non-hash value; read as empty", key)
+                    continue
+                raise HistoryUnavailable(f"{self._where} refused an item-category read: {reply}")
+            for item, raw in zip(members, reply if isinstance(reply, list) else [], strict=False):
+                try:
+                    category = raw.decode("utf-8") if raw else ""
+                except UnicodeDecodeError:
+                    continue
+                if category:
+                    found[item] = category
         return found
 
     async def ping(self) -> bool:
-        """Whether Redis answers within the timeout (False, never an exception, otherwise)."""
+        """Whether Redis is healthy within the timeout (``redis_client.healthy``: a PING, or a
+        cluster's state and every master's PING); False, never an exception, otherwise."""
         try:
-            return bool(await self._bounded("ping", self._client.ping()))
+            ok = bool(await self._bounded("ping", redis_client.healthy(self._client)))
         except HistoryUnavailable:
             return False
+        metrics.REDIS_UP.set(1 if ok else 0)  # a cluster that answers can still be down
+        return ok
 
     async def close(self) -> None:
         """Close the client and, when it owns one (``from_url``), its connection pool."""
         await self._client.aclose()
 
     def _run_script(self, runs: list[list[Write]], sha: str | None) -> Awaitable[list[Any]]:
-        """One pipeline with a script run per list of writes: by ``sha``, or by source if None."""
+        """One pipeline with a script run per list of writes, by ``sha`` or by source if None.
+        v1: the item-category hash is the script's last key. v2: the categories follow the
+        runs as HSETs to their shards (replies after the runs')."""
         pipe = self._client.pipeline(transaction=False)
-        hash_key = item_category_key(self.prefix)
+        v1 = self.keys.format == "v1"
+        hash_keys = [self.keys.item_category("")] if v1 else []
         for run in runs:
-            keys = [key for w in run for key in (w.list_key, w.times_key)]
-            args = [arg for w in run for arg in (w.item, w.category, w.at)]
-            every: list[str | int] = [*keys, hash_key, *args, self.length, self.ttl_seconds]
+            keys = [key for w in run for key in (w.list_key, w.times_key)] + hash_keys
+            args = [arg for w in run for arg in (w.item, w.category if v1 else "", w.at)]
+            every: list[str | int] = [*keys, *args, self.length, self.ttl_seconds]
             if sha is None:
-                pipe.eval(RECORD_SCRIPT, len(keys) + 1, *every)
+                pipe.eval(RECORD_SCRIPT, len(keys), *every)
             else:
-                pipe.evalsha(sha, len(keys) + 1, *every)
+                pipe.evalsha(sha, len(keys), *every)
+        if not v1:
+            for write in (w for run in runs for w in run if w.category):
+                pipe.hset(self.keys.item_category(write.item), write.item, write.category)
         return pipe.execute(raise_on_error=False)
 
     def _distinct(self, key: str, reply: object) -> list[str]:
@@ -404,7 +408,7 @@ class HistoryStore:
             raise HistoryUnavailable(
                 f"{self._where} is unreachable for a history {operation}: {e}"
             ) from e
-        except RedisError as e:
+        except (RedisError, RedisClusterException) as e:  # a cluster without a live node
             raise HistoryUnavailable(f"{self._where} refused a history {operation}: {e}") from e
 
 

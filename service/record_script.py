@@ -13,17 +13,21 @@ import hashlib
 # ones; an item already there at the same or a newer time is left as it is (replays change
 # nothing). Then: trim (forgetting the times of trimmed items), refresh both TTLs, and record the
 # item's category when the event names one.
-# KEYS: per event its history list and its times hash, then the item-category hash.
+# KEYS: per event its history list and its times hash, then the item-category hash (left out
+# by the cluster key format, whose categories are written apart: no script may span slots).
 # ARGV: per event item id, category id ('' for none) and unix seconds; then length and TTL.
 # Returns the (1-based) positions of events skipped because a key holds another type, and how
 # many categories were not written because the hash key holds another type.
 RECORD_SCRIPT = """
-local n = (#KEYS - 1) / 2
-local hash = KEYS[#KEYS]
+local n = math.floor(#KEYS / 2)
+local hash = (#KEYS % 2 == 1) and KEYS[#KEYS] or nil
 local length = tonumber(ARGV[3 * n + 1])
 local ttl = ARGV[3 * n + 2]
-local hash_kind = redis.call('TYPE', hash)['ok']
-local hash_ok = hash_kind == 'hash' or hash_kind == 'none'
+local hash_ok = false
+if hash then
+  local hash_kind = redis.call('TYPE', hash)['ok']
+  hash_ok = hash_kind == 'hash' or hash_kind == 'none'
+end
 local skipped = {}
 local categories_skipped = 0
 local function usable(key, kind)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 
 from contracts.interactions import Interaction
 from contracts.redis_keys import (
     DEFAULT_PREFIX,
+    ITEM_CATEGORY_SHARDS,
+    KeyLayout,
     check_id,
     check_prefix,
     history_key,
     item_category_key,
+    item_category_shard,
     times_key,
 )
 
@@ -101,3 +106,32 @@ def test_the_category_hash_never_collides_with_a_history_key() -> None:
 def test_item_category_key_refuses_a_malformed_prefix() -> None:
     with pytest.raises(ValueError, match="invalid Redis key prefix"):
         item_category_key("ic:")
+
+
+def test_the_v2_format_puts_a_user_in_one_slot_and_spreads_the_categories() -> None:
+    v2 = KeyLayout("ic", "v2")
+    assert v2.history("42", Interaction.VIEW) == "ic:u:{42}:view"
+    assert v2.times("42", Interaction.CART) == "ic:u:{42}:cart:at"
+    assert v2.hidden() == ("ic:{hidden}", "ic:{hidden}:version")
+    # the documented shard rule, which upstream writers follow: crc32 of the UTF-8 id mod 1024
+    assert v2.item_category("i-1") == f"ic:item_category:{zlib.crc32(b'i-1') % 1024}"
+    assert item_category_shard("i-1") == zlib.crc32(b"i-1") % ITEM_CATEGORY_SHARDS
+    groups = v2.item_categories([f"i-{n}" for n in range(5000)])
+    assert len(groups) == ITEM_CATEGORY_SHARDS  # every shard used, none holding them all
+    assert sum(map(len, groups.values())) == 5000 and max(map(len, groups.values())) < 20
+
+
+def test_the_v1_layout_is_the_contract_functions() -> None:
+    v1 = KeyLayout("ic")
+    assert v1.history("42", Interaction.VIEW) == history_key("ic", "42", Interaction.VIEW)
+    assert v1.item_category("any") == item_category_key("ic")
+    assert v1.item_categories(["a", "b"]) == {"ic:item_category": ["a", "b"]}
+
+
+def test_a_layout_checks_its_ids_prefix_and_format() -> None:
+    with pytest.raises(ValueError, match="user id"):
+        KeyLayout("ic", "v2").history("a}b", Interaction.VIEW)
+    with pytest.raises(ValueError, match="prefix"):
+        KeyLayout("ic:", "v2")
+    with pytest.raises(ValueError, match="key format"):
+        KeyLayout("ic", "v3")  # type: ignore[arg-type]
