@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ from trainer.events import EventLog
 from trainer.negatives import build_tables
 from trainer.sessions import Sessions, sessionize
 from trainer.sgns import SGNSResult, train_sgns
-from trainer.vocab import Vocab, build_vocab, encode_items, encode_pairs
+from trainer.vocab import Corpus, Vocab, build_vocab, encode_items, encode_pairs
 
 log = logging.getLogger("trainer")
 
@@ -50,12 +51,27 @@ def fit(event_log: EventLog, config: TrainConfig, progress: bool = True) -> Mode
     )
     implicit_max = config.negatives.implicit_max if config.negatives.implicit else 0
     pair_corpus = encode_pairs(sessions, vocab, event_log, implicit_max)
+    return fit_corpus(
+        sessions, vocab, pair_corpus, lambda: encode_items(sessions, vocab, event_log), config,
+        progress,
+    )  # fmt: skip
+
+
+def fit_corpus(
+    sessions: Sessions,
+    vocab: Vocab,
+    pair_corpus: Corpus,
+    item_corpus: Callable[[], Corpus],
+    config: TrainConfig,
+    progress: bool = True,
+) -> Models:
+    """Both embedding models of corpora already encoded (by ``fit``, or read from a prepared
+    folder by ``train --prepared``); ``item_corpus`` is called only when the item model is."""
     tables = build_tables(vocab)
     items = None
     warm = config.sgns.pair_vectors == "from_items"
     if config.no_interaction or warm:
-        item_corpus = encode_items(sessions, vocab, event_log)
-        items = train_sgns(item_corpus, config.sgns, progress=progress, desc="items")
+        items = train_sgns(item_corpus(), config.sgns, progress=progress, desc="items")
     start = warm_start(vocab, items) if warm and items is not None else None
     pairs = train_sgns(
         pair_corpus, config.sgns, tables, config.negatives, progress, "pairs", config.journeys,
