@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Two targets from one build (docs/operations.md "Images"; sizes in docs/benchmarks.md):
 #   --target service  the slim serving image: `python -m service` and nothing of the trainer's
-#                     dependencies (pyarrow, matplotlib, click, tqdm…)
+#                     dependencies (pyarrow, matplotlib, click, tqdm…); with boto3 (the `s3`
+#                     extra) to read ARTIFACTS_DIR=s3://… (docs/artifacts.md)
 #   (default) full    the service's image plus the trainer: also
 #     docker run IMAGE trainer train --events F --artifacts /artifacts  -> python -m trainer ...
 #     docker run --entrypoint ic-train IMAGE   -> deploy/train.sh: the compose/CronJob trainer job
@@ -19,7 +20,7 @@ COPY pyproject.toml README.md ./
 COPY contracts ./contracts
 COPY trainer ./trainer
 COPY service ./service
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[trainer]'
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[trainer,s3,tracing]'
 
 # ---- service: the wheels of the serving install only; no compiler, no pip cache, no sources ----
 FROM ${PYTHON_IMAGE} AS service
@@ -30,7 +31,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     ARTIFACTS_DIR=/artifacts \
     NUMBA_CACHE_DIR=/tmp/numba
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels interaction-candidates==0.1.0 \
+    pip install --no-cache-dir --no-index --find-links /wheels 'interaction-candidates[s3,tracing]==0.1.0' \
     && groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app \
     && mkdir /app /artifacts \
@@ -50,6 +51,6 @@ FROM service AS full
 ENV MPLCONFIGDIR=/tmp/matplotlib
 USER 0
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels 'interaction-candidates[trainer]==0.1.0'
+    pip install --no-cache-dir --no-index --find-links /wheels 'interaction-candidates[trainer,s3,tracing]==0.1.0'
 COPY --chmod=0755 deploy/train.sh /usr/local/bin/ic-train
 USER 10001:10001

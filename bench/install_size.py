@@ -3,9 +3,9 @@ full (serving + trainer) one, measured by installing both the way the Dockerfile
 
     python bench/install_size.py [--out bench/results/install_size.json]
 
-Builds the project's wheels and every dependency's once (``pip wheel '.[trainer]'``, as the
-Dockerfile's build stage does), then installs ``interaction-candidates`` (the ``service``
-target) and ``interaction-candidates[trainer]`` (the ``full`` target) from those wheels alone
+Builds the project's wheels and every dependency's once (``pip wheel '.[trainer,s3,tracing]'``,
+as the Dockerfile's build stage does), then installs ``interaction-candidates[s3,tracing]`` (the
+``service`` target) and ``…[trainer,s3,tracing]`` (the ``full`` target) from those wheels alone
 into two empty folders, bytecode compiled as in the image, and prints each folder's size and
 its largest distributions. Both targets also carry the base image (python:3.11-slim, ~125 MB,
 not measured here: no engine pulls it on this machine).
@@ -21,7 +21,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"service": "interaction-candidates", "full": "interaction-candidates[trainer]"}
+TARGETS = {
+    "service": "interaction-candidates[s3,tracing]",
+    "full": "interaction-candidates[trainer,s3,tracing]",
+}
 
 
 def pip(*args: str) -> None:
@@ -55,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wheels = Path(tmp) / "wheels"
         print("building wheels (the Dockerfile's build stage)…", flush=True)
-        pip("wheel", "--wheel-dir", str(wheels), f"{ROOT}[trainer]")
+        pip("wheel", "--wheel-dir", str(wheels), f"{ROOT}[trainer,s3,tracing]")
         for target, requirement in TARGETS.items():
             folder = Path(tmp) / target
             pip("install", "--no-index", "--find-links", str(wheels), "--target", str(folder),

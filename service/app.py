@@ -12,13 +12,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
-from service import errors, logs, merge
+from service import errors, logs, merge, tracing
 from service.auth import Access, openapi_security
 from service.hidden import HiddenItems
 from service.history import HistoryStore
 from service.limits import BodyLimit
 from service.registry import ModelRegistry
-from service.routes import admin, candidates, entities, events, items, ops
+from service.routes import admin, candidates, entities, events, inspect, items, ops
 from service.schemas import events_body_schema
 from service.settings import Settings
 
@@ -30,11 +30,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracing.start(settings)  # this worker's span exporter, when an OTLP endpoint is set
         registry = ModelRegistry(
             settings.artifacts_dir,
             settings.ef_search,
             runtime_dir=settings.runtime_dir,
             live_indexes=settings.live_index_names,
+            cache_dir=settings.artifacts_cache_dir,
+            jitter_seconds=settings.reload_jitter_seconds,
         )
         await run_in_threadpool(merge.warm)
         await run_in_threadpool(registry.reload)
@@ -46,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             prefix=settings.key_prefix,
             length=settings.history_length,
             ttl_seconds=settings.history_ttl_seconds,
+            cluster=settings.redis_cluster,
+            key_format=settings.redis_key_format,
         )
         await store.open_connections(settings.redis_warm_connections)
         await run_in_threadpool(registry.wait_while_peers_serve)
@@ -57,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refresh.cancel()
         registry.stop()
         await store.close()
+        tracing.stop()
 
     app = FastAPIOffline(  # /docs and /redoc work without the internet: no CDN
         title="interaction-candidates",
@@ -69,8 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(Access, settings=settings)  # before the body is read
     app.add_middleware(logs.RequestContext, access_log=settings.access_log)  # outermost
+    tracing.install(app, settings)  # the request's span, around even the access log (when on)
     errors.install(app)
-    for module in (candidates, items, entities, events, ops, admin):
+    for module in (candidates, items, entities, events, ops, admin, inspect):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app

@@ -7,8 +7,11 @@ variable, rather than failing on the first request. docs/operations.md lists the
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+from os import PathLike
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,9 +19,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from contracts.artifacts import ITEM_INDEX
 from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import LABELS, Interaction
-from contracts.redis_keys import DEFAULT_PREFIX, PREFIX_PATTERN
+from contracts.redis_keys import DEFAULT_PREFIX, PREFIX_PATTERN, KeyFormat
+from contracts.storage import Location, S3Location, parse_location
 
 MIN_SECRET = 16  # characters of an API key or the admin token
+Sampler = Literal[
+    "always_on", "always_off", "parentbased_always_on", "parentbased_always_off",
+    "traceidratio", "parentbased_traceidratio",
+]  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -35,9 +43,23 @@ class Settings(BaseSettings):
     worker_healthcheck_seconds: int = Field(120, ge=1, le=3600)
     # Shared by the workers of one instance; python -m service makes one when WORKERS > 1.
     prometheus_multiproc_dir: Path | None = None
-    artifacts_dir: Path = Path("artifacts")  # the trainer's --artifacts folder (read-only)
+    # The trainer's --artifacts: a folder (read-only) or s3://bucket/prefix (contracts/storage.py).
+    artifacts_dir: Location = Path("artifacts")
     reload_interval_seconds: float = Field(10.0, ge=0)  # CURRENT checks; 0 = only on request
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # With ARTIFACTS_DIR in an object store: where versions are downloaded, verified and
+    # memory-mapped from (unset: a folder in RUNTIME_DIR, else a temporary one). Every worker of
+    # an instance shares it; a version no worker serves any more is removed.
+    artifacts_cache_dir: Path | None = None
+    # A random wait (up to this, and at most the reload interval) before loading a new version,
+    # so that a fleet's pods do not all download and double their memory at the same moment.
+    reload_jitter_seconds: float = Field(5.0, ge=0)
+    redis_url: str = "redis://127.0.0.1:6379/0"  # with REDIS_CLUSTER: any one node
+    # A Redis Cluster (docs/operations.md "Redis Cluster"): the client finds the nodes and
+    # follows their slots; it needs the v2 key format (one user's keys in one hash slot).
+    redis_cluster: bool = False
+    # The key layout (contracts/redis_keys.py): v1 (single node), v2 (cluster-safe hash tags).
+    # Unset: v2 with REDIS_CLUSTER, else v1 — what existing single-node deployments hold.
+    redis_key_format: KeyFormat | None = None
     redis_timeout_ms: int = Field(50, ge=1, le=10_000)  # past this, answer degraded
     redis_max_connections: int = Field(64, ge=1, le=10_000)  # per worker
     redis_warm_connections: int = Field(16, ge=0, le=10_000)  # opened before the worker serves
@@ -78,6 +100,14 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     access_log: bool = True  # a JSON line per request (~0.1 ms of CPU each); metrics stay on
+    # Tracing (service/tracing.py, docs/operations.md "Tracing"): OpenTelemetry's own variables.
+    # Spans are exported by OTLP/HTTP when an endpoint is set; unset, opentelemetry is not even
+    # imported. The SDK reads the rest itself (OTEL_BSP_*, OTEL_EXPORTER_OTLP_HEADERS, …).
+    otel_exporter_otlp_endpoint: str | None = None  # the collector's base URL (+ /v1/traces)
+    otel_exporter_otlp_traces_endpoint: str | None = None  # the full URL, over the base one
+    otel_service_name: str = Field("interaction-candidates", min_length=1)
+    otel_traces_sampler: Sampler = "parentbased_always_on"  # the caller's decision, else all
+    otel_traces_sampler_arg: float | None = Field(None, ge=0, le=1)  # the ratio; unset: 1.0
 
     @field_validator("viewed_targets", "carted_targets", mode="before")
     @classmethod
@@ -88,10 +118,48 @@ class Settings(BaseSettings):
         parsed = [n if isinstance(n, Interaction) else Interaction.parse(str(n)) for n in names]
         return tuple(dict.fromkeys(parsed))
 
+    @field_validator("artifacts_dir", mode="before")
+    @classmethod
+    def _location(cls, value: object) -> Location:
+        """A folder or s3://bucket/prefix; a malformed URL is refused, never taken for a folder."""
+        if not isinstance(value, str | PathLike | S3Location):
+            raise ValueError("give a folder or s3://bucket/prefix")
+        location = parse_location(value)
+        if isinstance(location, S3Location) and find_spec("boto3") is None:
+            raise ValueError(f"{location} needs boto3: pip install 'interaction-candidates[s3]'")
+        return location
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("otel_traces_sampler", mode="before")
+    @classmethod
+    def _sampler(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "otel_exporter_otlp_endpoint",
+        "otel_exporter_otlp_traces_endpoint",
+        "otel_traces_sampler_arg",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable is an unset one (as the OpenTelemetry SDK reads it)."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("otel_exporter_otlp_endpoint", "otel_exporter_otlp_traces_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _is_http_url(value.strip()):
+            raise ValueError(
+                "give an http:// or https:// URL (OTLP/HTTP), e.g. http://collector:4318"
+            )
+        return value.strip()
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -130,6 +198,15 @@ class Settings(BaseSettings):
             raise ValueError(f"k_default ({self.k_default}) exceeds k_max ({self.k_max})")
         return self
 
+    @model_validator(mode="after")
+    def _cluster_keys(self) -> Settings:
+        if self.redis_cluster and self.redis_key_format == "v1":
+            raise ValueError(
+                "redis_key_format v1 cannot be used with redis_cluster: a user's keys would "
+                "span hash slots (use v2, or leave REDIS_KEY_FORMAT unset)"
+            )
+        return self
+
     @property
     def live_index_names(self) -> tuple[str, ...] | None:
         """The live indexes to load; None for all of them."""
@@ -142,9 +219,36 @@ class Settings(BaseSettings):
         return tuple(k.get_secret_value() for k in self.api_keys)
 
     @property
+    def otlp_variable(self) -> str | None:
+        """The variable that turns tracing on (the traces endpoint first); None: tracing off."""
+        if self.otel_exporter_otlp_traces_endpoint is not None:
+            return "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        return None if self.otel_exporter_otlp_endpoint is None else "OTEL_EXPORTER_OTLP_ENDPOINT"
+
+    @property
+    def otlp_traces_endpoint(self) -> str | None:
+        """Where spans are posted: the traces endpoint as given, else the base endpoint with the
+        signal's path (OTLP's rule); None when tracing is off."""
+        if self.otel_exporter_otlp_traces_endpoint is not None:
+            return self.otel_exporter_otlp_traces_endpoint
+        base = self.otel_exporter_otlp_endpoint
+        return None if base is None else base.rstrip("/") + "/v1/traces"
+
+    @property
     def redis_timeout_seconds(self) -> float:
         return self.redis_timeout_ms / 1000
 
     @property
     def history_ttl_seconds(self) -> int:
         return int(self.history_ttl_days * 86400)
+
+
+def _is_http_url(text: str) -> bool:
+    """An http(s) URL with a host, and a port when it has a colon for one (1 to 65535)."""
+    try:
+        url = urlsplit(text)
+        port = url.port  # ValueError for a port that is not a number, or out of range
+    except ValueError:
+        return False
+    no_port = port is None and url.netloc.endswith(":")
+    return url.scheme in ("http", "https") and bool(url.hostname) and not no_port and port != 0

@@ -15,9 +15,10 @@ from typing import Any
 
 import click
 
+from contracts.storage import Location
 from trainer import adapters, logs
 from trainer.config import ConfigError, TrainConfig, default_config_toml, load_config
-from trainer.versions import versions
+from trainer.versions import parse_artifacts, versions
 
 ADAPTERS = list(adapters.ADAPTERS)
 DEFAULTS = TrainConfig()
@@ -70,6 +71,15 @@ def config_options(command: Callable[..., None]) -> Callable[..., None]:
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
+    return command
+
+
+def data_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``config_options`` without the SGNS flags: what ``prepare`` reads the log with."""
+    command = config_options(command)
+    params: list[click.Parameter] = getattr(command, "__click_params__", [])
+    sgns_flags = {"threads", "epochs", "dim", "seed"}
+    params[:] = [p for p in params if p.name not in sgns_flags]
     return command
 
 
@@ -175,14 +185,18 @@ def synth(
 @click.option(
     "--events",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Event log: CSV, Parquet or JSON Lines (optionally .gz).",
+    help="Event log: CSV, Parquet or JSON Lines (optionally .gz). This or --prepared.",
+)
+@click.option(
+    "--prepared",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder written by `prepare` (docs/spark.md): train from its token shards.",
 )
 @click.option(
     "--artifacts",
-    type=click.Path(file_okay=False, path_type=Path),
+    callback=parse_artifacts,
     required=True,
-    help="Artifact directory; a new version is published and CURRENT moved.",
+    help="Artifact folder or s3://bucket/prefix; a new version is published and CURRENT moved.",
 )
 @config_options
 @click.option("--since", type=click.DateTime(), show_default="the first event",
@@ -195,8 +209,9 @@ def synth(
 @click.option("--budget-minutes", type=click.FloatRange(min=0, min_open=True), default=5.0,
               show_default=True, help="With --tune: the search's time budget.")  # fmt: skip
 def train(
-    events: Path,
-    artifacts: Path,
+    events: Path | None,
+    prepared: Path | None,
+    artifacts: Location,
     since: datetime | None,
     until: datetime | None,
     no_progress: bool,
@@ -204,20 +219,87 @@ def train(
     budget_minutes: float,
     **options: Any,
 ) -> None:
-    """Train on an event log and publish a new version; print its id last."""
+    """Train on an event log (or a prepared folder) and publish a new version; print its id
+    last."""
+    from contracts.artifacts import ArtifactError
+    from contracts.storage import open_store
     from trainer.events import BadRowsError, EventLogError, load_events
     from trainer.pipeline import train as run
     from trainer.tune import tune
 
+    if (events is None) == (prepared is None):
+        raise click.UsageError("give one of --events FILE or --prepared FOLDER")
+    if prepared is not None and (tune_first or since or until):
+        raise click.UsageError("--tune, --since and --until need --events (or prepare with them)")
     config = _config(**options, data={"since": since, "until": until})
     try:
+        open_store(artifacts).check()  # a bad bucket or credentials fail before any training
+        if prepared is not None:
+            click.echo(_train_prepared(prepared, artifacts, config, not no_progress))
+            return
+        assert events is not None
         if tune_first:
             event_log = load_events(events, config.data, progress=not no_progress)
             config = tune(event_log, config, budget_minutes, not no_progress).config
         version = run(events, artifacts, config, progress=not no_progress)
-    except (BadRowsError, EventLogError, ValueError) as exc:
+    except (BadRowsError, EventLogError, ArtifactError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(version)
+
+
+def _train_prepared(
+    prepared: Path, artifacts: Location, config: TrainConfig, progress: bool
+) -> str:
+    from trainer.pipeline import train_prepared
+    from trainer.prepare.format import PreparedError
+
+    try:
+        return train_prepared(prepared, artifacts, config, progress=progress)
+    except PreparedError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command(name="prepare")
+@click.option("--events", required=True, metavar="PATH|GLOB",
+              help="Event log file(s): a path or a quoted glob, read in name order.")  # fmt: skip
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The prepared folder (replaced if it holds an earlier one).")  # fmt: skip
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
+              show_default=True, help="This process (pyarrow/numpy) or Apache Spark.")  # fmt: skip
+@click.option("--master", show_default="local[*], or spark-submit's --master",
+              help="With --engine spark: the Spark master URL.")  # fmt: skip
+@data_options
+@click.option("--since", type=click.DateTime(), show_default="the first event",
+              help="Keep events at or after (UTC).")  # fmt: skip
+@click.option("--until", type=click.DateTime(), show_default="past the last event",
+              help="Keep events before (UTC).")  # fmt: skip
+@click.option("--no-progress", is_flag=True, help="No progress bars or progress lines.")
+def prepare_command(
+    events: str,
+    out: Path,
+    engine: str,
+    master: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    no_progress: bool,
+    **options: Any,
+) -> None:
+    """Load, validate, sessionize, build the vocabulary and encode the corpus of an event log
+    into a prepared folder for `train --prepared` (docs/spark.md); print the folder last."""
+    from trainer.events import BadRowsError, EventLogError
+    from trainer.prepare import prepare
+
+    window = {"since": since, "until": until}
+    config = _config(**options, threads=None, epochs=None, dim=None, seed=None, data=window)
+    try:
+        manifest = prepare(events, out, config, engine, master, progress=not no_progress)  # type: ignore[arg-type]
+    except (BadRowsError, EventLogError, ImportError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    stats = manifest.statistics
+    log.info("prepared %s events, %s sessions, %s pairs with %s in %ss",
+             stats["events"], stats["sessions"], stats["pairs"], engine,
+             manifest.raw["seconds"])  # fmt: skip
+    click.echo(out)
 
 
 @main.command(name="tune")

@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from contracts import artifacts
+from contracts import artifacts, storage
 from contracts.catalog import Catalog, write_categories
+from contracts.popular import Popular
 from contracts.published import write_model_files
 from trainer.auto import Choice, choose
 from trainer.cold import cold_vectors
 from trainer.config import ColdVector, TrainConfig
 from trainer.events import EventLog, load_events
-from trainer.fit import Models, fit
+from trainer.fit import Models, fit, fit_corpus
 from trainer.index import IndexSource, build_indexes, entity_sources, pair_sources
 from trainer.neighbors import build_tables_for
 from trainer.popular import popular_items
@@ -33,18 +34,60 @@ log = logging.getLogger("trainer")
 
 def train(
     events: Path,
-    artifacts_dir: Path,
+    artifacts_dir: Path | str | storage.Location,
     config: TrainConfig,
     progress: bool = True,
     on_step: Callable[[str], None] | None = None,
 ) -> str:
-    """Train on ``events``, publish a version into ``artifacts_dir``, return its id."""
+    """Train on ``events``, publish a version into ``artifacts_dir`` (a folder or
+    ``s3://bucket/prefix``, contracts/storage.py), return its id. The store is checked first,
+    so a bad URL or missing credentials fail before the training time is spent."""
+    store = storage.open_store(artifacts_dir)
+    store.check()
     event_log = load_events(events, config.data, progress=progress)
     log.info("%s", event_log.report.summary())
     choice = choose(event_log, config, progress)
     models = fit(event_log, choice.config, progress)
-    with artifacts.stage_version(artifacts_dir, on_step=on_step) as stage:
+    with store.stage(on_step=on_step) as stage:
         fields = write_version(stage.path, event_log, models, choice, progress)
+        version = stage.publish(fields, keep=config.publish.keep_versions)
+    log.info("published %s into %s", version, artifacts_dir)
+    return version
+
+
+def train_prepared(
+    prepared: Path,
+    artifacts_dir: Path | str | storage.Location,
+    config: TrainConfig,
+    progress: bool = True,
+    on_step: Callable[[str], None] | None = None,
+) -> str:
+    """``train`` from a prepared folder (trainer/prepare/): the same version as from its log.
+
+    The corpora, vocabulary, popular items and statistics are read from the folder (token
+    shards memory-mapped); the validated events only when the validation split needs them
+    (``sgns.epochs = "auto"`` or ``auto.blend``).
+    """
+    from trainer.prepare import format as fmt
+    from trainer.prepare import training_config
+
+    store = storage.open_store(artifacts_dir)
+    store.check()
+    manifest = fmt.read_manifest(prepared)
+    config = training_config(manifest, config)
+    choice = Choice(config, None, {})
+    if config.sgns.epochs == "auto" or config.auto.blend:
+        choice = choose(fmt.read_events(prepared), config, progress)
+    vocab = fmt.read_vocab(prepared)
+    pairs = fmt.read_corpus(prepared, fmt.PAIRS, vocab.size, config.negatives.implicit)
+    models = fit_corpus(
+        fmt.read_sessions(prepared), vocab, pairs,
+        lambda: fmt.read_corpus(prepared, fmt.ITEMS, vocab.n_items), choice.config, progress,
+    )  # fmt: skip
+    data = {**manifest.statistics, **model_statistics(models)}
+    popular = fmt.read_popular(prepared)
+    with store.stage(on_step=on_step) as stage:
+        fields = write_trained(stage.path, models, choice, popular, data, progress)
         version = stage.publish(fields, keep=config.publish.keep_versions)
     log.info("published %s into %s", version, artifacts_dir)
     return version
@@ -54,6 +97,20 @@ def write_version(
     out: Path, event_log: EventLog, models: Models, choice: Choice, progress: bool
 ) -> dict[str, Any]:
     """Write every file of a version into ``out``; return the manifest fields."""
+    popular = popular_items(event_log, choice.config.popular)
+    data = data_statistics(event_log, models)
+    return write_trained(out, models, choice, popular, data, progress)
+
+
+def write_trained(
+    out: Path,
+    models: Models,
+    choice: Choice,
+    popular: Popular,
+    data: dict[str, Any],
+    progress: bool,
+) -> dict[str, Any]:
+    """Write every file of a version of ``models`` into ``out``; return the manifest fields."""
     config = choice.config
     vocab = models.vocab
     categories = [
@@ -90,11 +147,10 @@ def write_version(
     tables = build_tables_for(
         out, indexes, vocab, pairs_in, config, threads, progress, item_queries, cold
     )
-    popular = popular_items(event_log, config.popular)
     popular.write(out / artifacts.POPULAR)
     return {
         "config": config.model_dump(mode="json"),
-        "data": data_statistics(event_log, models),
+        "data": data,
         "dim": config.sgns.dim,
         "similarity": config.index.similarity,
         "training": training,
@@ -140,6 +196,15 @@ def data_statistics(event_log: EventLog, models: Models) -> dict[str, Any]:
         "out_of_window": report.out_of_window,
         "users": len(np.unique(event_log.user)),
         "time_range": [int(ts.min()), int(ts.max())] if len(ts) else None,
+        **model_statistics(models),
+        "impressions": 0 if event_log.impressions is None else len(event_log.impressions),
+        "categories": len(event_log.category_ids),
+    }
+
+
+def model_statistics(models: Models) -> dict[str, Any]:
+    """What the manifest says about the sessions and vocabulary a version was trained on."""
+    return {
         "sessions": len(models.sessions),
         "sessions_dropped_short": models.sessions.dropped_short,
         "session_pairs": int(models.sessions.offsets[-1]),
@@ -147,6 +212,4 @@ def data_statistics(event_log: EventLog, models: Models) -> dict[str, Any]:
         "pairs": models.vocab.n_tokens,
         "pairs_per_interaction": models.vocab.pairs_per_interaction(),
         "entities_per_kind": models.vocab.entities.per_kind(),
-        "impressions": 0 if event_log.impressions is None else len(event_log.impressions),
-        "categories": len(event_log.category_ids),
     }

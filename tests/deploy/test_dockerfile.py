@@ -59,7 +59,9 @@ def stage(name: str) -> list[tuple[str, str]]:
 
 def test_build_stage_makes_every_wheel_and_the_targets_have_no_compiler():
     assert [s[0][1].split()[-1] for s in stages()] == ["build", "service", "full"]
-    assert any(i == "RUN" and "pip wheel" in a and "[trainer]" in a for i, a in stage("build"))
+    assert any(
+        i == "RUN" and "pip wheel" in a and "[trainer,s3,tracing]" in a for i, a in stage("build")
+    )
     for target in ("service", "full"):
         text = " ".join(a for _, a in stage(target))
         assert "from=build" in text and "--no-index" in text, target
@@ -68,13 +70,14 @@ def test_build_stage_makes_every_wheel_and_the_targets_have_no_compiler():
 
 
 def test_the_service_target_installs_no_trainer_dependency_and_full_adds_them():
-    """The slim image is the serving install alone; the full one is built on it (its layers
-    shared) and adds the ``trainer`` extra and the trainer job's script."""
+    """The slim image is the serving install alone (with the ``s3`` extra: artifacts in object
+    storage); the full one is built on it (its layers shared) and adds the ``trainer`` extra and
+    the trainer job's script."""
     service = " ".join(a for i, a in stage("service") if i == "RUN")
-    assert "interaction-candidates==" in service and "[trainer]" not in service
+    assert "interaction-candidates[s3,tracing]==" in service and "trainer" not in service
     full = stage("full")
     assert full[0][1].startswith("service AS full")
-    assert any(i == "RUN" and "interaction-candidates[trainer]==" in a for i, a in full)
+    assert any(i == "RUN" and "interaction-candidates[trainer,s3,tracing]==" in a for i, a in full)
     assert any(i == "COPY" and "ic-train" in a for i, a in full)
 
 
