@@ -17,6 +17,7 @@ from trainer.events import EventLog
 from trainer.negatives import build_tables
 from trainer.sessions import Sessions, sessionize
 from trainer.sgns import SGNSResult, train_sgns
+from trainer.stages import stage
 from trainer.vocab import Corpus, Vocab, build_vocab, encode_items, encode_pairs
 
 log = logging.getLogger("trainer")
@@ -34,13 +35,15 @@ class Models:
 
 def fit(event_log: EventLog, config: TrainConfig, progress: bool = True) -> Models:
     """Sessions, vocabulary and both embedding models of ``event_log``."""
-    sessions = sessionize(event_log, config.sessions)
+    with stage("sessionize"):
+        sessions = sessionize(event_log, config.sessions)
     if len(sessions) == 0:
         raise ValueError(
             f"no session of {config.sessions.min_pairs}+ pairs in {len(event_log)} events; "
             "is the log too small, or the session gap too short?"
         )
-    vocab = build_vocab(sessions, event_log, config.vocab, config.entities)
+    with stage("vocabulary"):
+        vocab = build_vocab(sessions, event_log, config.vocab, config.entities)
     log.info(
         "%d sessions (%d short ones dropped), %d items, pairs %s, entities %s",
         len(sessions),
@@ -50,7 +53,8 @@ def fit(event_log: EventLog, config: TrainConfig, progress: bool = True) -> Mode
         vocab.entities.per_kind(),
     )
     implicit_max = config.negatives.implicit_max if config.negatives.implicit else 0
-    pair_corpus = encode_pairs(sessions, vocab, event_log, implicit_max)
+    with stage("encode"):
+        pair_corpus = encode_pairs(sessions, vocab, event_log, implicit_max)
     return fit_corpus(
         sessions, vocab, pair_corpus, lambda: encode_items(sessions, vocab, event_log), config,
         progress,
@@ -71,12 +75,14 @@ def fit_corpus(
     items = None
     warm = config.sgns.pair_vectors == "from_items"
     if config.no_interaction or warm:
-        items = train_sgns(item_corpus(), config.sgns, progress=progress, desc="items")
+        with stage("sgns items"):
+            items = train_sgns(item_corpus(), config.sgns, progress=progress, desc="items")
     start = warm_start(vocab, items) if warm and items is not None else None
-    pairs = train_sgns(
-        pair_corpus, config.sgns, tables, config.negatives, progress, "pairs", config.journeys,
-        start,
-    )  # fmt: skip
+    with stage("sgns pairs"):
+        pairs = train_sgns(
+            pair_corpus, config.sgns, tables, config.negatives, progress, "pairs",
+            config.journeys, start,
+        )  # fmt: skip
     return Models(sessions, vocab, pairs, items if config.no_interaction else None)
 
 

@@ -27,6 +27,7 @@ from trainer.index import IndexSource, build_indexes, entity_sources, pair_sourc
 from trainer.neighbors import build_tables_for
 from trainer.popular import popular_items
 from trainer.sgns import resolve_threads
+from trainer.stages import stage
 from trainer.vocab import Vocab
 
 log = logging.getLogger("trainer")
@@ -44,13 +45,16 @@ def train(
     so a bad URL or missing credentials fail before the training time is spent."""
     store = storage.open_store(artifacts_dir)
     store.check()
-    event_log = load_events(events, config.data, progress=progress)
+    with stage("load"):
+        event_log = load_events(events, config.data, progress=progress)
     log.info("%s", event_log.report.summary())
-    choice = choose(event_log, config, progress)
+    with stage("choose"):  # fits on the validation split: its own stages are logged inside
+        choice = choose(event_log, config, progress)
     models = fit(event_log, choice.config, progress)
-    with store.stage(on_step=on_step) as stage:
-        fields = write_version(stage.path, event_log, models, choice, progress)
-        version = stage.publish(fields, keep=config.publish.keep_versions)
+    with store.stage(on_step=on_step) as staged:
+        fields = write_version(staged.path, event_log, models, choice, progress)
+        with stage("publish"):
+            version = staged.publish(fields, keep=config.publish.keep_versions)
     log.info("published %s into %s", version, artifacts_dir)
     return version
 
@@ -86,9 +90,10 @@ def train_prepared(
     )  # fmt: skip
     data = {**manifest.statistics, **model_statistics(models)}
     popular = fmt.read_popular(prepared)
-    with store.stage(on_step=on_step) as stage:
-        fields = write_trained(stage.path, models, choice, popular, data, progress)
-        version = stage.publish(fields, keep=config.publish.keep_versions)
+    with store.stage(on_step=on_step) as staged:
+        fields = write_trained(staged.path, models, choice, popular, data, progress)
+        with stage("publish"):
+            version = staged.publish(fields, keep=config.publish.keep_versions)
     log.info("published %s into %s", version, artifacts_dir)
     return version
 
@@ -97,7 +102,8 @@ def write_version(
     out: Path, event_log: EventLog, models: Models, choice: Choice, progress: bool
 ) -> dict[str, Any]:
     """Write every file of a version into ``out``; return the manifest fields."""
-    popular = popular_items(event_log, choice.config.popular)
+    with stage("popular"):
+        popular = popular_items(event_log, choice.config.popular)
     data = data_statistics(event_log, models)
     return write_trained(out, models, choice, popular, data, progress)
 
@@ -129,7 +135,8 @@ def write_trained(
     pairs_in, pairs_out = models.pairs.input, models.pairs.output
     items = None if models.items is None else (models.items.input, models.items.output)
     counts = entities.count.tolist() if len(entities) else []
-    write_model_files(out, catalog, (pairs_in, pairs_out), items, counts)
+    with stage("model files"):
+        write_model_files(out, catalog, (pairs_in, pairs_out), items, counts)
     sources = pair_sources(vocab.token_interaction, pairs_in, pairs_out)
     if len(entities):
         sources += entity_sources(entities.kind, vocab.n_tokens, pairs_in, pairs_out)
@@ -142,11 +149,13 @@ def write_trained(
         )
         training["items"] = models.items.stats()
     threads = resolve_threads(config.sgns.threads)
-    indexes = build_indexes(sources, out, config.index, threads, config.sgns.seed, progress)
+    with stage("hnsw"):
+        indexes = build_indexes(sources, out, config.index, threads, config.sgns.seed, progress)
     item_queries = models.items.input if models.items is not None else None
-    tables = build_tables_for(
-        out, indexes, vocab, pairs_in, config, threads, progress, item_queries, cold
-    )
+    with stage("neighbour tables"):
+        tables = build_tables_for(
+            out, indexes, vocab, pairs_in, config, threads, progress, item_queries, cold
+        )
     popular.write(out / artifacts.POPULAR)
     return {
         "config": config.model_dump(mode="json"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ from trainer.pipeline import train
 from trainer.synth import SynthConfig, complement, generate, write_events
 
 VIEW, CART = int(Interaction.VIEW), int(Interaction.CART)
+PIPELINE_STAGES = ("load", "choose", "sessionize", "vocabulary", "encode", "sgns pairs",
+                   "popular", "model files", "hnsw", "neighbour tables", "publish")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -128,10 +131,18 @@ def test_view_neighbours_stay_in_the_category_and_cart_neighbours_reach_the_comp
     assert cart_same < view_same
 
 
-def test_a_second_train_publishes_another_version_and_keeps_the_first(events, tmp_path):
+def test_a_second_train_publishes_another_version_and_keeps_the_first(events, tmp_path, caplog):
     config = TrainConfig().with_overrides({"sgns": {"threads": 1, "epochs": 1}})
     first = train(events, tmp_path, config, progress=False)
-    second = train(events, tmp_path, config, progress=False)
+    with caplog.at_level(logging.INFO, "trainer.stages"):
+        second = train(events, tmp_path, config, progress=False)
+    stages = [r for r in caplog.records if r.name == "trainer.stages"]
+    last = {r.stage: n for n, r in enumerate(stages)}
+    # the run's own stages in order (the validation fits of "choose" log theirs before it
+    # ends); bench/train_scale.py reads these records
+    assert [last[name] for name in PIPELINE_STAGES] == sorted(last[n] for n in PIPELINE_STAGES)
+    for r in stages:
+        assert r.seconds >= 0 and r.peak_rss_mb >= r.rss_mb > 0
     assert first != second
     assert artifacts.list_versions(tmp_path) == [first, second]
     assert artifacts.read_current(tmp_path) == second
