@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,71 +15,13 @@ from typing import Any
 import click
 
 from contracts.storage import Location
-from trainer import adapters, logs
-from trainer.config import ConfigError, TrainConfig, default_config_toml, load_config
+from trainer import logs
+from trainer.cli_options import config_from, config_options, data_options
+from trainer.config import TrainConfig, default_config_toml
+from trainer.evaluation.cli import evaluate
 from trainer.versions import parse_artifacts, versions
 
-ADAPTERS = list(adapters.ADAPTERS)
-DEFAULTS = TrainConfig()
 log = logging.getLogger("trainer")
-
-
-class _Epochs(click.ParamType):
-    """An integer of at least 1, or ``auto``."""
-
-    name = "INTEGER|auto"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if value == "auto" or (isinstance(value, int) and value >= 1):
-            return value
-        try:
-            epochs = int(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is neither an integer nor 'auto'", param, ctx)
-        if epochs < 1:
-            self.fail(f"{epochs} is below 1", param, ctx)
-        return epochs
-
-
-def config_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The flags ``train``, ``tune`` and ``evaluate`` share: config file, data reading, SGNS
-    basics. Each flag overrides the config file; its shown default is the built-in one."""
-    data, sgns = DEFAULTS.data, DEFAULTS.sgns
-    options = [
-        click.option("--config", "config_path",
-                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="TOML config (`python -m trainer config --show` prints the full "
-                     "default one); flags override it."),
-        click.option("--adapter", type=click.Choice(ADAPTERS), show_default=data.adapter,
-                     help="Read a public dataset in its original format."),
-        click.option("--format", "fmt", type=click.Choice(["auto", "csv", "parquet", "jsonl"]),
-                     show_default=data.format, help="The event log's file format."),
-        click.option("--map", "mapping", multiple=True, metavar="NAME=INTERACTION",
-                     help="Map a dataset's interaction name to a canonical one (repeatable)."),
-        click.option("--on-bad-rows", type=click.Choice(["skip", "fail"]),
-                     show_default=data.on_bad_rows,
-                     help="Malformed rows: count, report and skip them, or stop."),
-        click.option("--threads", type=click.IntRange(0), show_default=str(sgns.threads),
-                     help="Training threads: 0 = all cores; 1 = reproducible."),
-        click.option("--epochs", type=_Epochs(), show_default=str(sgns.epochs),
-                     help="An integer, or auto: chosen on a validation split."),
-        click.option("--dim", type=click.IntRange(2, 1024), show_default=str(sgns.dim),
-                     help="Embedding dimensions."),
-        click.option("--seed", type=int, show_default=str(sgns.seed),
-                     help="Random seed (sampling, initialisation, negatives)."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def data_options(command: Callable[..., None]) -> Callable[..., None]:
-    """``config_options`` without the SGNS flags: what ``prepare`` reads the log with."""
-    command = config_options(command)
-    params: list[click.Parameter] = getattr(command, "__click_params__", [])
-    sgns_flags = {"threads", "epochs", "dim", "seed"}
-    params[:] = [p for p in params if p.name not in sgns_flags]
-    return command
 
 
 @click.group()
@@ -95,6 +36,7 @@ def main(verbose: bool, log_format: logs.LogFormat) -> None:
 
 
 main.add_command(versions)
+main.add_command(evaluate)
 
 
 @main.command(name="config")
@@ -231,7 +173,7 @@ def train(
         raise click.UsageError("give one of --events FILE or --prepared FOLDER")
     if prepared is not None and (tune_first or since or until):
         raise click.UsageError("--tune, --since and --until need --events (or prepare with them)")
-    config = _config(**options, data={"since": since, "until": until})
+    config = config_from(**options, data={"since": since, "until": until})
     try:
         open_store(artifacts).check()  # a bad bucket or credentials fail before any training
         if prepared is not None:
@@ -290,7 +232,7 @@ def prepare_command(
     from trainer.prepare import prepare
 
     window = {"since": since, "until": until}
-    config = _config(**options, threads=None, epochs=None, dim=None, seed=None, data=window)
+    config = config_from(**options, threads=None, epochs=None, dim=None, seed=None, data=window)
     try:
         manifest = prepare(events, out, config, engine, master, progress=not no_progress)  # type: ignore[arg-type]
     except (BadRowsError, EventLogError, ImportError, ValueError) as exc:
@@ -319,7 +261,7 @@ def tune_command(
     from trainer.events import BadRowsError, EventLogError, load_events
     from trainer.tune import KnobError, tune, write_tuned
 
-    config = _config(**options)
+    config = config_from(**options)
     try:
         event_log = load_events(events, config.data, progress=not no_progress)
         tuned = tune(event_log, config, budget_minutes, not no_progress)
@@ -329,146 +271,3 @@ def tune_command(
     log.info("validation objective %.3f %% → %.3f %%; trace: %s",
              100 * tuned.start_objective, 100 * tuned.objective, trace)  # fmt: skip
     click.echo(path)
-
-
-@main.command()
-@click.option(
-    "--events",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Event log; the last --test-days days are the test set.",
-)
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Output folder: report.md, metrics.json and the plots.",
-)
-@click.option("--test-days", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="Test window, counted back from the last event.")  # fmt: skip
-@click.option(
-    "--artifacts",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Evaluate this published artifact directory instead of training.",
-)
-@click.option("--version", help="With --artifacts: the version (default: CURRENT).")
-@config_options
-@click.option("--sweep-dims", help="Comma-separated dimensions for Table 3, e.g. 25,50,75,100.")
-@click.option("--ablations/--no-ablations", default=True, show_default=True,
-              help="Retrain per ablation: negatives off, journey extensions on.")  # fmt: skip
-@click.option("--gensim/--no-gensim", default=True, show_default=True,
-              help="gensim Word2Vec reference (needs the bench extra).")  # fmt: skip
-@click.option("--gensim-runs", type=click.IntRange(1), default=1, show_default=True,
-              help="Seeds averaged on both sides of the gensim check.")  # fmt: skip
-@click.option("--copurchase-window-hours", type=click.FloatRange(min=0), default=None,
-              help="Co-purchase: bought by one user within this many hours [default: the "
-              "whole training period].")  # fmt: skip
-@click.option("--search", type=click.Choice(["exact", "hnsw"]), default="exact", show_default=True,
-              help="Candidate search: exact top-k, or an hnswlib index per model.")  # fmt: skip
-@click.option("--no-progress", is_flag=True, help="No progress bars or progress lines.")
-def evaluate(
-    events: Path,
-    report_dir: Path,
-    test_days: float,
-    artifacts: Path | None,
-    version: str | None,
-    sweep_dims: str | None,
-    ablations: bool,
-    gensim: bool,
-    gensim_runs: int,
-    copurchase_window_hours: float | None,
-    search: str,
-    no_progress: bool,
-    **config_flags: Any,
-) -> None:
-    """Offline evaluation: hit rate, coverage and baselines on a later window (see
-    docs/evaluation.md); prints the path of metrics.json last."""
-    from contracts.artifacts import ArtifactError
-    from trainer.evaluation.plots import write_plots
-    from trainer.evaluation.published import evaluate_version
-    from trainer.evaluation.report import write_report
-    from trainer.evaluation.run import evaluate_log
-    from trainer.evaluation.scorer import EvalOptions
-    from trainer.evaluation.split import SplitError
-    from trainer.events import BadRowsError, EventLogError
-
-    config = _config(**config_flags)
-    options = EvalOptions(
-        test_days=test_days,
-        sweep_dims=_dims(sweep_dims),
-        ablations=ablations,
-        gensim=gensim,
-        gensim_runs=gensim_runs,
-        copurchase_window_hours=copurchase_window_hours,
-        search="hnsw" if search == "hnsw" else "exact",
-        progress=not no_progress,
-        command="python -m trainer " + " ".join(sys.argv[1:]),
-    )
-    try:
-        if artifacts is not None:
-            evaluation = evaluate_version(artifacts, version, events, config.data, options)
-        else:
-            evaluation = evaluate_log(events, config, options)
-    except (BadRowsError, EventLogError, SplitError, ArtifactError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    plots = write_plots(evaluation, report_dir)
-    paths = write_report(evaluation, report_dir, plots)
-    for name, result in evaluation.models.items():
-        rates = result.hit.hit_rate["purchase"]
-        log.info("%s: purchase hit rate@%d %.2f %%, item coverage %.1f %%", name, max(rates),
-                 100 * rates[max(rates)], 100 * result.coverage.items)  # fmt: skip
-    click.echo(paths[-1])
-
-
-def _dims(text: str | None) -> tuple[int, ...]:
-    if not text:
-        return ()
-    try:
-        dims = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a list of integers", param_hint="--sweep-dims"
-        ) from None
-    if any(d < 2 or d > 1024 for d in dims):
-        raise click.BadParameter("dimensions must be in 2..1024", param_hint="--sweep-dims")
-    return dims
-
-
-def _config(
-    config_path: Path | None,
-    adapter: str | None,
-    fmt: str | None,
-    mapping: tuple[str, ...],
-    on_bad_rows: str | None,
-    threads: int | None,
-    epochs: int | str | None,
-    dim: int | None,
-    seed: int | None,
-    data: dict[str, Any] | None = None,
-) -> TrainConfig:
-    """The TOML config (or the defaults) with the flags of ``config_options`` on top."""
-    overrides = {
-        "data": {
-            "adapter": adapter,
-            "format": fmt,
-            "on_bad_rows": on_bad_rows,
-            "interaction_map": _mapping(mapping) or None,
-            **(data or {}),
-        },
-        "sgns": {"threads": threads, "epochs": epochs, "dim": dim, "seed": seed},
-    }
-    try:
-        return load_config(config_path).with_overrides(overrides)
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
-    result = {}
-    for pair in pairs:
-        name, sep, interaction = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{pair!r} is not NAME=INTERACTION", param_hint="--map")
-        result[name] = interaction
-    return result
