@@ -14,6 +14,10 @@ Upstream systems may write the keys directly, so reading is tolerant: duplicates
 (first, i.e. newest, occurrence kept), values that are not UTF-8 are skipped, and a key holding
 something other than a list (a hash for the categories) reads as empty (and is left alone by
 writes) with a warning logged.
+
+Over 400 lines, kept whole: every operation of the store shares its key layout (v1 or v2),
+its bounded round trip and its tolerance of upstream writes; reads and writes split apart would
+each need all three.
 """
 
 from __future__ import annotations
