@@ -131,3 +131,14 @@ def _cmdline(status: Path) -> str:
         return (status.parent / "cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+def refused_start(**env: str) -> list[str]:
+    """``python -m service`` with ``env`` added to the environment, which must stop before
+    serving with exit code 2 (a bad setting); the lines it wrote to stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "service"], env=os.environ | env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    return done.stderr.strip().splitlines()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from demo.redis import free_port
 from service.settings import Settings
 
 from app_fixtures import Trained, make_client
-from running import running_service, wait_until
+from running import refused_start, running_service, wait_until
 
 s3_server = object_store.s3_server  # fixtures (tests/object_store.py)
 s3_url = object_store.s3_url
@@ -129,16 +127,8 @@ def test_an_unreachable_store_is_reported_and_a_served_model_keeps_serving(
 def test_a_malformed_artifacts_url_is_a_settings_error_naming_it(url: str) -> None:
     with pytest.raises(ValueError, match="artifacts_dir"):
         Settings(artifacts_dir=url)
-    done = subprocess.run(
-        [sys.executable, "-m", "service"],
-        env=os.environ | {"ARTIFACTS_DIR": url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2
-    assert done.stderr.startswith("invalid setting ARTIFACTS_DIR: ")
-    assert done.stderr.count("\n") == 1
+    (line,) = refused_start(ARTIFACTS_DIR=url)
+    assert line.startswith("invalid setting ARTIFACTS_DIR: ")
 
 
 def test_python_m_service_with_two_workers_downloads_each_version_once_and_follows_current(

@@ -28,7 +28,7 @@ from demo.redis import EmbeddedRedis
 from service.model import Model
 
 from app_fixtures import Trained, items_with
-from running import running_service, wait_until, worker_pids
+from running import refused_start, running_service, wait_until, worker_pids
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
@@ -296,12 +296,7 @@ def test_an_endpoint_without_the_extra_installed_is_one_line_at_start_up(variabl
 
 
 def test_an_endpoint_that_is_not_an_http_url_is_one_line_naming_the_variable():
-    env = os.environ | {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}
-    done = subprocess.run(
-        [sys.executable, "-m", "service"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
+    assert refused_start(OTEL_EXPORTER_OTLP_ENDPOINT="collector:4318") == [
         "invalid setting OTEL_EXPORTER_OTLP_ENDPOINT: Value error, give an http:// or https:// "
         "URL (OTLP/HTTP), e.g. http://collector:4318"
     ]
