@@ -126,12 +126,16 @@ class Ready(_Answer):
     model_version: str | None
     redis: bool
     detail: str = ""
+    pinned: bool = False  # the served version is PIN_VERSION, not CURRENT's
+    canary_version: str | None = None  # a canary loaded beside it (docs/operations.md)
+    canary_percent: float = 0.0  # the share of users it answers
 
 
 class ReloadResult(_Answer):
     result: Literal["loaded", "unchanged", "refused", "missing"]
     model_version: str | None
     detail: str
+    canary_version: str | None = None
 
 
 class HiddenItems(_Answer):

@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             live_indexes=settings.live_index_names,
             cache_dir=settings.artifacts_cache_dir,
             jitter_seconds=settings.reload_jitter_seconds,
+            pin=settings.pin_version,
+            canary_version=settings.canary_version,
+            canary_percent=settings.canary_percent,
         )
         await run_in_threadpool(merge.warm)
         await run_in_threadpool(registry.reload)

@@ -12,7 +12,8 @@ better done together, through files in a runtime folder private to the instance
   Versions are immutable and the record lives only as long as the instance, so a match means
   the same bytes unless they were rewritten in place with their mtime forged.
 
-* **Who serves what.** Each worker records the version it serves (``serving-<pid>``). A worker
+* **Who serves what.** Each worker records the versions it holds (``serving-<pid>``: the served
+  one, then a canary's if it has one loaded). A worker
   that cannot load any model while a live peer serves one waits for a model without listening
   (``service/app.py``), so it takes no share of the instance's traffic instead of answering 503.
 
@@ -74,17 +75,17 @@ class ReloadCoordinator:
         partial.write_text(json.dumps(_fingerprint(version_dir)), encoding="utf-8")
         partial.replace(record)
 
-    def record_serving(self, version: str) -> None:
-        """Record that this worker serves ``version`` (atomic write)."""
+    def record_serving(self, *versions: str) -> None:
+        """Record that this worker holds ``versions`` (atomic write, one per line)."""
         if self.runtime_dir is None:
             return
         record = self.runtime_dir / f"{SERVING}{os.getpid()}"
         partial = record.with_suffix(".tmp")
-        partial.write_text(version, encoding="utf-8")
+        partial.write_text("\n".join(versions), encoding="utf-8")
         partial.replace(record)
 
-    def peers_serving(self) -> dict[int, str]:
-        """The versions other live workers of this instance serve, by process id."""
+    def peers_serving(self) -> dict[int, tuple[str, ...]]:
+        """The versions other live workers of this instance hold, by process id."""
         if self.runtime_dir is None:
             return {}
         found = {}
@@ -93,7 +94,7 @@ class ReloadCoordinator:
             if not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid)):
                 continue
             try:
-                found[int(pid)] = record.read_text(encoding="utf-8")
+                found[int(pid)] = tuple(record.read_text(encoding="utf-8").split())
             except OSError:
                 continue
         return found

@@ -40,7 +40,16 @@ async def get_hidden(request: Request) -> HiddenItems:
 
 async def get_model(registry: Annotated[ModelRegistry, Depends(get_registry)]) -> Model:
     """The served model, read once for the whole request; 503 until one is loaded."""
-    model = registry.model
+    return _loaded(registry.model)
+
+
+def model_for_user(registry: ModelRegistry, user_id: str) -> Model:
+    """The model that answers this user (the canary for its share of users), read once for the
+    whole request; 503 until a model is served."""
+    return _loaded(registry.model_for(user_id))
+
+
+def _loaded(model: Model | None) -> Model:
     if model is None:
         raise HTTPException(503, "no model loaded yet: is CURRENT in ARTIFACTS_DIR published?")
     return model

@@ -2,8 +2,9 @@
 
 With several uvicorn workers, ``PROMETHEUS_MULTIPROC_DIR`` must be set (``python -m service``
 does it) so that ``/metrics`` aggregates every worker; with one worker the default registry is
-used. The model version is an info-style gauge (``ic_model_info{version=…} 1``) so that it works
-in both modes; the series of versions no longer served are left out (``render``).
+used. The model version is an info-style gauge (``ic_model_info{version=…} 1``, and
+``ic_canary_info`` for a canary version) so that it works in both modes; the series of versions
+no longer loaded are left out (``render``), the gauges' and those of counters labelled by version.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 FAST = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -48,16 +50,27 @@ ANN_SECONDS = Histogram(
 )
 CANDIDATES = Histogram(
     "ic_candidates_returned",
-    "Candidates returned per module.",
-    ["module"],
+    "Candidates returned per module, by the model version that answered.",
+    ["module", "version"],
     buckets=(0, 1, 5, 10, 25, 50, 100, 200, 500),
 )
-FALLBACKS = Counter("ic_fallbacks_total", "Answers served from popular items.", ["reason"])
+ANSWER_SECONDS = Histogram(
+    "ic_answer_duration_seconds",
+    "Time to compute one candidates answer (history read, retrieval, merge), by model version: "
+    "the arms' latency side by side.",
+    ["version"],
+    buckets=FAST,
+)
+FALLBACKS = Counter(
+    "ic_fallbacks_total",
+    "Answers served from popular items, by reason and model version.",
+    ["reason", "version"],
+)
 BACKFILLED = Counter(
     "ic_backfilled_candidates_total",
     "Popular items appended to a module its neighbours left short of k (popular_in_category: "
-    "of a seed's category; popular: overall).",
-    ["module", "reason"],
+    "of a seed's category; popular: overall), by model version.",
+    ["module", "reason", "version"],
 )
 REDIS_UP = Gauge(
     "ic_redis_up",
@@ -70,6 +83,23 @@ EVENTS = Counter("ic_events_ingested_total", "Events written to Redis.", ["inter
 RELOADS = Counter("ic_reloads_total", "Model reload attempts by result.", ["result"])
 MODEL_INFO = Gauge(
     "ic_model_info", "The served model version (value 1).", ["version"], multiprocess_mode="liveall"
+)
+CANARY_INFO = Gauge(
+    "ic_canary_info",
+    "The canary version loaded beside the served one (value 1).",
+    ["version"],
+    multiprocess_mode="liveall",
+)
+CANARY_PERCENT = Gauge(
+    "ic_canary_percent",
+    "Share of users (%) the canary version answers: CANARY_PERCENT once it is loaded, else 0.",
+    multiprocess_mode="liveall",
+)
+CANARY_FALLBACKS = Counter(
+    "ic_canary_fallbacks_total",
+    "Requests of canary users answered by the served version because the canary is not "
+    "loaded (loading, missing, refused, unavailable).",
+    ["reason"],
 )
 MODEL_CREATED = Gauge(
     "ic_model_created_timestamp_seconds",
@@ -102,21 +132,36 @@ def ann_timer(index: str) -> AbstractContextManager[None]:
     return timed(ANN_SECONDS, index)
 
 
-CURRENT_ONLY = ("ic_model_info", "ic_index_items")
-"""Gauges of the served version: a sample at 0 is a version (or index) no longer served."""
+CURRENT_ONLY = ("ic_model_info", "ic_canary_info", "ic_index_items")
+"""Gauges of the loaded versions: a sample at 0 is a version (or index) no longer loaded."""
+LOADED = ("ic_model_info", "ic_canary_info")
+"""The gauges naming the loaded versions: the only values a ``version`` label may show."""
 
 
 class _ServedOnly(Collector):
-    """``source``'s metrics without the 0-valued samples of ``CURRENT_ONLY``."""
+    """``source``'s metrics without the 0-valued samples of ``CURRENT_ONLY``, and without the
+    samples of versions no worker has loaded any more (a ``version`` label of a counter or
+    histogram: its series cannot be removed from a worker's file, so it is left out here; the
+    label's values are the two loaded versions at most, not every version a pod ever served)."""
 
     def __init__(self, source: CollectorRegistry) -> None:
         self.source = source
 
     def collect(self) -> Iterator[Metric]:
-        for family in self.source.collect():
+        families = list(self.source.collect())
+        for family in families:
             if family.name in CURRENT_ONLY:
                 family.samples = [s for s in family.samples if s.value != 0]
+        loaded = {s.labels["version"] for f in families if f.name in LOADED for s in f.samples}
+        for family in families:
+            if family.name not in LOADED:
+                family.samples = [s for s in family.samples if _loaded(s, loaded)]
             yield family
+
+
+def _loaded(sample: Sample, loaded: set[str]) -> bool:
+    """A sample of no version in particular, or of a loaded one."""
+    return "version" not in sample.labels or sample.labels["version"] in loaded
 
 
 def render() -> tuple[bytes, str]:

@@ -16,6 +16,15 @@ as it lands, once per instance: service/artifact_cache.py), then loaded from the
 cannot be reached is a failed reload that is retried at the next check, not a refused version.
 Before loading a new version, the watcher waits a random moment (``jitter_seconds``) so that the
 pods of a fleet do not all double their memory at once.
+
+Two settings change what is served (docs/operations.md "Canary and pinned versions"): ``pin``
+serves that version whatever ``CURRENT`` names (Triton's "specific" version policy), and
+``canary`` holds a second version beside the served one, loaded and verified by the same rules,
+which answers ``canary_percent`` % of the users (``model_for``; the split is service/canary.py's).
+A canary that is not loaded (not tried yet, not published, refused, its store unreachable)
+leaves its users on the served version, counted in ``ic_canary_fallbacks_total``. A refused
+canary is retried only by a forced reload; one not published yet, at every check. When both
+name the same version, one model is held for both.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from typing import Literal
 from contracts import artifacts, storage
 from service import metrics
 from service.artifact_cache import ArtifactCache
+from service.canary import Unloaded, arm
 from service.coordination import ReloadCoordinator
 from service.model import Model, ModelLoadError, load_model
 
@@ -48,10 +58,11 @@ class ReloadResult:
     result: ReloadStatus
     version: str | None  # the version served after the reload
     detail: str = ""
+    canary: str | None = None  # the canary version loaded after it (None: none, or not loaded)
 
 
 class ModelRegistry:
-    """Holds the served model; thread-safe; one reload at a time."""
+    """Holds the served model (and a canary beside it); thread-safe; one reload at a time."""
 
     def __init__(
         self,
@@ -61,8 +72,14 @@ class ModelRegistry:
         live_indexes: Collection[str] | None = None,
         cache_dir: Path | None = None,
         jitter_seconds: float = 0.0,
+        pin: str | None = None,
+        canary_version: str | None = None,
+        canary_percent: float = 0.0,
     ) -> None:
         self.location = storage.parse_location(artifacts_dir)
+        self.pin = pin
+        self.canary_version = canary_version
+        self.canary_percent = canary_percent if canary_version is not None else 0.0
         self.ef_search = ef_search
         self.live_indexes = live_indexes
         self.jitter_seconds = jitter_seconds
@@ -76,8 +93,12 @@ class ModelRegistry:
             self.artifacts_dir = self.cache.folder
         self._store: storage.Store | None = None
         self._model: Model | None = None
+        self._canary: Model | None = None
+        self._canary_state: tuple[Unloaded, str] = ("loading", "not loaded yet")
+        self._canary_logged: str | None = None
         self._refused: dict[str, str] = {}
         self._problem: str | None = None
+        _publish_canary_metrics(None, 0.0)  # nothing of a canary until one loads
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -88,53 +109,155 @@ class ModelRegistry:
         return self._model
 
     @property
+    def canary(self) -> Model | None:
+        """The canary model when one is configured and loaded."""
+        return self._canary
+
+    @property
     def problem(self) -> str | None:
         """Why the last reload did not serve what CURRENT names (None when it did)."""
         return self._problem
 
+    @property
+    def canary_problem(self) -> str | None:
+        """Why the configured canary is not loaded (None: loaded, or none configured)."""
+        if self.canary_version is None or self._canary is not None:
+            return None
+        reason, detail = self._canary_state
+        return f"{reason}: {detail}"
+
+    def model_for(self, user_id: str) -> Model | None:
+        """The model that answers ``user_id``: the canary for its share of the users (when it
+        is loaded), else the served one; None until a model is served."""
+        served = self._model
+        if served is None or self.canary_percent <= 0:
+            return served
+        if arm(user_id, self.canary_percent) == "primary":
+            return served
+        model = self._canary
+        if model is None:
+            reason, detail = self._canary_state
+            metrics.CANARY_FALLBACKS.labels(reason).inc()
+            if self._canary_logged != detail:  # once per state, not once per request
+                self._canary_logged = detail
+                log.warning(
+                    "canary not loaded: its users get the served version",
+                    extra={"version": self.canary_version, "reason": reason, "detail": detail},
+                )
+            return served
+        return model
+
     def reload(self, force: bool = False, stagger: float = 0.0) -> ReloadResult:
-        """Serve the version ``CURRENT`` names if it is new and sound; never raises.
+        """Serve the version ``CURRENT`` names (or the pinned one) if it is new and sound, and
+        load the canary if one is configured and not loaded yet; never raises.
 
         ``stagger``: with a model already served, wait a random moment up to this many seconds
         before loading a new version (the watcher's jitter; an asked-for reload does not wait).
         """
         with self._lock:
-            served = self._model.version if self._model else None
+            result = self._reload_served(force, stagger)
+            if self.canary_version is not None and self._canary is None:
+                self._reload_canary(self.canary_version, force)
+            if self._canary is None:
+                return result
+            return ReloadResult(result.result, result.version, result.detail, self._canary.version)
+
+    def _reload_served(self, force: bool, stagger: float) -> ReloadResult:
+        served = self._model.version if self._model else None
+        try:
+            store = self._open_store()
+            wanted = self.pin if self.pin is not None else store.read_current()
+        except (artifacts.ArtifactError, OSError) as exc:
+            return self._fail(None, served, f"cannot read CURRENT: {exc}")
+        if wanted is None:
+            self._problem = f"no CURRENT in {self.location}"
+            return ReloadResult("missing", served, self._problem)
+        if wanted == served:
+            self._problem = None
+            return ReloadResult("unchanged", served)
+        if wanted in self._refused and not force:
+            return ReloadResult("refused", served, self._refused[wanted])
+        if served is not None and stagger > 0 and self._stop.wait(random.uniform(0, stagger)):
+            return ReloadResult("unchanged", served, "stopping")
+        try:
+            if self._canary is not None and self._canary.version == wanted:
+                model = self._canary  # the canary promoted: one model for both
+            else:
+                model = self._load(store, wanted)
+        except storage.StoreError as exc:  # the store, not the version: retried next time
+            self._prune_cache()
+            return self._fail(None, served, f"cannot fetch version {wanted}: {exc}")
+        except ModelLoadError as exc:
+            self._prune_cache()  # a refused download is not kept
+            # a pinned version not published yet is looked for again at the next check
+            unpublished = wanted == self.pin and not _published(store, wanted)
+            return self._fail(None if unpublished else wanted, served, str(exc))
+        previous, self._model = self._model, model
+        self._refused.pop(wanted, None)
+        self._problem = None
+        self._record_serving()
+        self._prune_cache()
+        _publish_metrics(model, previous)
+        metrics.RELOADS.labels("loaded").inc()
+        log.info(
+            "serving model version",
+            extra={"version": wanted, "previous": served, "seconds": model.load_seconds},
+        )
+        return ReloadResult("loaded", wanted)
+
+    def _reload_canary(self, version: str, force: bool) -> None:
+        """Load the canary version by the served version's rules (the same model when both are
+        the same version); on failure keep its reason for ``model_for`` and /readyz."""
+        if version in self._refused and not force:
+            self._canary_state = ("refused", self._refused[version])
+            return
+        served = self._model
+        if served is not None and served.version == version:
+            model = served
+        else:
             try:
                 store = self._open_store()
-                wanted = store.read_current()
-            except (artifacts.ArtifactError, OSError) as exc:
-                return self._fail(None, served, f"cannot read CURRENT: {exc}")
-            if wanted is None:
-                self._problem = f"no CURRENT in {self.location}"
-                return ReloadResult("missing", served, self._problem)
-            if wanted == served:
-                self._problem = None
-                return ReloadResult("unchanged", served)
-            if wanted in self._refused and not force:
-                return ReloadResult("refused", served, self._refused[wanted])
-            if served is not None and stagger > 0 and self._stop.wait(random.uniform(0, stagger)):
-                return ReloadResult("unchanged", served, "stopping")
-            try:
-                model = self._load(store, wanted)
-            except storage.StoreError as exc:  # the store, not the version: retried next time
+                model = self._load(store, version)
+            except (artifacts.ArtifactError, OSError) as exc:  # StoreError: retried next time
                 self._prune_cache()
-                return self._fail(None, served, f"cannot fetch version {wanted}: {exc}")
+                self._canary_failed("unavailable", None, f"cannot fetch canary {version}: {exc}")
+                return
             except ModelLoadError as exc:
-                self._prune_cache()  # a refused download is not kept
-                return self._fail(wanted, served, str(exc))
-            previous, self._model = self._model, model
-            self._refused.pop(wanted, None)
-            self._problem = None
-            self.coordinator.record_serving(wanted)
-            self._prune_cache()
-            _publish_metrics(model, previous)
-            metrics.RELOADS.labels("loaded").inc()
-            log.info(
-                "serving model version",
-                extra={"version": wanted, "previous": served, "seconds": model.load_seconds},
-            )
-            return ReloadResult("loaded", wanted)
+                self._prune_cache()
+                if not _published(store, version):
+                    self._canary_failed("missing", None, str(exc))  # looked for at every check
+                else:
+                    self._canary_failed("refused", version, str(exc))
+                return
+        self._canary = model
+        self._refused.pop(version, None)
+        self._record_serving()
+        _publish_canary_metrics(model, self.canary_percent)
+        log.info(
+            "canary version loaded",
+            extra={
+                "version": version,
+                "percent": self.canary_percent,
+                "seconds": model.load_seconds,
+            },
+        )
+
+    def _canary_failed(self, reason: Unloaded, refused: str | None, detail: str) -> None:
+        self._canary_state = (reason, detail)
+        if refused is not None:
+            self._refused[refused] = detail
+        metrics.RELOADS.labels("failed").inc()
+        log.error(
+            "canary reload failed",
+            extra={"version": self.canary_version, "reason": detail, "state": reason},
+        )
+
+    def _record_serving(self) -> None:
+        self.coordinator.record_serving(*self._loaded_versions())
+
+    def _loaded_versions(self) -> list[str]:
+        models = (self._model, self._canary)
+        return list(dict.fromkeys(m.version for m in models if m is not None))
 
     def wait_while_peers_serve(self, longest_pause: float = 60.0) -> None:
         """With no model loaded while a live peer of this instance serves one, retry (forced,
@@ -150,7 +273,7 @@ class ModelRegistry:
         while self._model is None and (peers := self.coordinator.peers_serving()):
             log.warning(
                 "no model loaded while peers serve one: not listening until a version loads",
-                extra={"peers": sorted(set(peers.values())), "retry_seconds": pause},
+                extra={"peers": _versions(peers), "retry_seconds": pause},
             )
             if self._stop.wait(pause):
                 return
@@ -187,9 +310,7 @@ class ModelRegistry:
         """Drop the cached versions no worker of this instance serves (object stores only)."""
         if self.cache is None:
             return
-        serving = set(self.coordinator.peers_serving().values())
-        if self._model is not None:
-            serving.add(self._model.version)
+        serving = {*_versions(self.coordinator.peers_serving()), *self._loaded_versions()}
         with self.coordinator.turn():
             self.cache.prune(serving)
 
@@ -222,6 +343,27 @@ class ModelRegistry:
         metrics.RELOADS.labels("failed").inc()
         log.error("model reload failed", extra={"version": version, "reason": reason})
         return ReloadResult("refused", served, reason)
+
+
+def _versions(peers: dict[int, tuple[str, ...]]) -> list[str]:
+    """Every version the peers hold, sorted."""
+    return sorted({version for held in peers.values() for version in held})
+
+
+def _published(store: storage.Store, version: str) -> bool:
+    """Whether the store lists ``version`` (a failure to list counts as published: refused)."""
+    try:
+        return version in store.list_versions()
+    except (artifacts.ArtifactError, OSError):
+        return True
+
+
+def _publish_canary_metrics(model: Model | None, percent: float) -> None:
+    """The canary's gauges: its version (none before it loads) and the share it answers."""
+    metrics.CANARY_INFO.clear()
+    if model is not None:
+        metrics.CANARY_INFO.labels(model.version).set(1)
+    metrics.CANARY_PERCENT.set(percent if model is not None else 0.0)
 
 
 def _publish_metrics(model: Model, previous: Model | None) -> None:

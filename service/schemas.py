@@ -304,12 +304,20 @@ class EventsAccepted(_Out):
 
 class Ready(_Out):
     ready: bool = Field(description="A model is loaded: this instance answers requests.")
-    model_version: str | None
+    model_version: str | None = Field(description="The served version (CURRENT's, or pinned).")
     redis: bool = Field(description="Redis answered a PING; when false, answers are degraded.")
     detail: str = ""
+    pinned: bool = Field(False, description="The served version is PIN_VERSION, not CURRENT's.")
+    canary_version: str | None = Field(
+        None, description="The canary version loaded beside the served one (None: none loaded)."
+    )
+    canary_percent: float = Field(
+        0.0, description="Share of users (%) the canary answers: 0 while it is not loaded."
+    )
 
 
 class ReloadOut(_Out):
     result: Literal["loaded", "unchanged", "refused", "missing"]
     model_version: str | None
     detail: str
+    canary_version: str | None = Field(None, description="The canary loaded after the reload.")

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from contracts.artifacts import ITEM_INDEX
+from contracts.artifacts import ITEM_INDEX, check_version_id
 from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import LABELS, Interaction
 from contracts.redis_keys import DEFAULT_PREFIX, PREFIX_PATTERN, KeyFormat
@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # A random wait (up to this, and at most the reload interval) before loading a new version,
     # so that a fleet's pods do not all download and double their memory at the same moment.
     reload_jitter_seconds: float = Field(5.0, ge=0)
+    # Versions side by side (docs/operations.md "Canary and pinned versions"): serve PIN_VERSION
+    # whatever CURRENT names (unset: follow CURRENT), and answer CANARY_PERCENT % of the users
+    # (by a stable hash of their id, service/canary.py) with CANARY_VERSION.
+    pin_version: str | None = None
+    canary_version: str | None = None
+    canary_percent: float = Field(0.0, ge=0, le=100)
     redis_url: str = "redis://127.0.0.1:6379/0"  # with REDIS_CLUSTER: any one node
     # A Redis Cluster (docs/operations.md "Redis Cluster"): the client finds the nodes and
     # follows their slots; it needs the v2 key format (one user's keys in one hash slot).
@@ -128,6 +134,23 @@ class Settings(BaseSettings):
         if isinstance(location, S3Location) and find_spec("boto3") is None:
             raise ValueError(f"{location} needs boto3: pip install 'interaction-candidates[s3]'")
         return location
+
+    @field_validator("pin_version", "canary_version", mode="before")
+    @classmethod
+    def _version_id(cls, value: object) -> object:
+        """A published version's id (``versions list``), or unset when empty."""
+        if isinstance(value, str):
+            return check_version_id(value.strip()) if value.strip() else None
+        return value
+
+    @field_validator("canary_percent")
+    @classmethod
+    def _percent(cls, value: float, info: ValidationInfo) -> float:
+        if abs(value * 100 - round(value * 100)) > 1e-6:
+            raise ValueError(f"give a percent in steps of 0.01 (e.g. 5 or 0.5), got {value}")
+        if value > 0 and info.data.get("canary_version", "invalid") is None:
+            raise ValueError("a canary share needs CANARY_VERSION (the version to send it to)")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -20,9 +20,15 @@ router = APIRouter(tags=["admin"])
     summary="Load the version CURRENT names now",
 )
 async def reload(registry: RegistryDep) -> ReloadOut:
-    """Check CURRENT now and load a new version if there is one (also retries a refused one)."""
+    """Check CURRENT now and load a new version if there is one (also retries a refused one,
+    and a canary not loaded)."""
     result = await run_in_threadpool(registry.reload, True)
-    return ReloadOut(result=result.result, model_version=result.version, detail=result.detail)
+    return ReloadOut(
+        result=result.result,
+        model_version=result.version,
+        detail=result.detail,
+        canary_version=result.canary,
+    )
 
 
 @router.post(

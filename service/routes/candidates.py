@@ -1,6 +1,7 @@
 """GET /v1/users/{user_id}/candidates: the user's two explainable modules.
 
-Parse → ``service.candidates.recommend`` (the product's rules) → shape. This is the hot path:
+Parse → the user's model (the canary version for its share of users, ``ModelRegistry.model_for``)
+→ ``service.candidates.recommend`` (the product's rules) → shape. This is the hot path:
 the body is built as plain dicts in the shape of ``CandidatesOut`` and sent as JSON directly
 (the schema documents it in OpenAPI, and a test checks real answers against it), instead of
 building and re-validating pydantic models per candidate.
@@ -13,14 +14,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from contracts.redis_keys import ID_PATTERN
-from service import tracing
+from service import metrics, tracing
 from service.candidates import Answer, Options, recommend
 from service.deps import (
     NO_MODEL,
     HiddenDep,
-    ModelDep,
+    RegistryDep,
     SettingsDep,
     StoreDep,
+    model_for_user,
     reject_unknown_query,
 )
 from service.errors import Unprocessable
@@ -50,7 +52,7 @@ GET_PARAMETERS = frozenset({"k", "k_viewed", "k_carted", "category", "offset", "
 async def candidates(
     request: Request,
     user_id: UserId,
-    model: ModelDep,
+    registry: RegistryDep,
     settings: SettingsDep,
     store: StoreDep,
     hidden: HiddenDep,
@@ -74,7 +76,9 @@ async def candidates(
         exclude=exclude or [],
     )  # fmt: skip
     options = _options(settings, query, settings.exclude_max, "EXCLUDE_MAX", "query")
-    found = await recommend(model, store, settings, user_id, options, hidden)
+    model = model_for_user(registry, user_id)
+    with metrics.timed(metrics.ANSWER_SECONDS, model.version):
+        found = await recommend(model, store, settings, user_id, options, hidden)
     return respond(user_id, found, options)
 
 
@@ -88,14 +92,16 @@ async def candidates(
 async def candidates_with_body(
     user_id: UserId,
     query: CandidatesQuery,
-    model: ModelDep,
+    registry: RegistryDep,
     settings: SettingsDep,
     store: StoreDep,
     hidden: HiddenDep,
 ) -> FastJSONResponse:
     """The same answer as the GET, for options too long for a URL (a long ``exclude``)."""
     options = _options(settings, query, settings.exclude_max_body, "EXCLUDE_MAX_BODY", "body")
-    found = await recommend(model, store, settings, user_id, options, hidden)
+    model = model_for_user(registry, user_id)
+    with metrics.timed(metrics.ANSWER_SECONDS, model.version):
+        found = await recommend(model, store, settings, user_id, options, hidden)
     return respond(user_id, found, options)
 
 

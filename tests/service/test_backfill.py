@@ -224,7 +224,8 @@ def test_without_a_rule_a_module_its_table_leaves_short_is_backfilled(serve, mod
 
 
 def backfilled(client: TestClient, module: str, reason: str) -> float:
-    pattern = rf'ic_backfilled_candidates_total{{module="{module}",reason="{reason}"}} (\S+)'
+    labels = rf'module="{module}",reason="{reason}",version="[^"]+"'
+    pattern = rf"ic_backfilled_candidates_total{{{labels}}} (\S+)"
     found = re.search(pattern, client.get("/metrics").text)
     return float(found.group(1)) if found else 0.0
 

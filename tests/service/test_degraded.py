@@ -49,6 +49,9 @@ def test_a_paused_redis_gives_a_fast_degraded_popular_answer_then_recovers(
         "model_version": None,
         "redis": True,
         "detail": "",
+        "pinned": False,
+        "canary_version": None,
+        "canary_percent": 0.0,
     }
     assert "ic_redis_up 1.0" in client.get("/metrics").text
 
@@ -70,7 +73,7 @@ def test_degraded_answers_are_counted_in_metrics(client, redis_server):
         redis_server.resume()
     text = client.get("/metrics").text
     assert "ic_degraded_total" in text
-    assert 'ic_fallbacks_total{reason="redis"}' in text
+    assert 'ic_fallbacks_total{reason="redis",version=' in text
 
 
 def test_a_restarted_redis_costs_no_read(redis_url, redis_server):
