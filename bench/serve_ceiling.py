@@ -265,7 +265,7 @@ def table_vs_live(model: Any, redis_url: str, users: int, n: int = 1000) -> dict
             for i, m in ((Interaction.VIEW, 4), (Interaction.CART, 4), (Interaction.PURCHASE, 50))
         ]
         history = UserHistory(lists[0], [], lists[1], lists[2])
-        rows = np.array([model.item_row[s] for s in history.views], dtype=np.int64)
+        rows = model.rows_of(history.views)
         tokens = model.item_token[rows, int(Interaction.VIEW)]
         tokens = tokens[tokens >= 0]
         if len(tokens):

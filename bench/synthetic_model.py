@@ -51,6 +51,19 @@ CENTROID_SPREAD, ITEM_NOISE, PAIR_NOISE, INTERACTION_OFFSET = 1.0, 0.7, 0.35, 0.
 POPULAR_WEIGHTS = {"view": 1.0, "favorite": 2.0, "cart": 3.0, "purchase": 5.0}
 
 
+def write_world(folder: Path, world: dict[str, Any]) -> None:
+    """The catalogue and the embeddings of a generated world, as a version's model files."""
+    catalog = Catalog(
+        item_ids=world["item_ids"],
+        item_category=world["categories"],
+        token_item=world["token_item"],
+        token_interaction=world["token_interaction"],
+        token_count=world["token_count"],
+    )
+    vectors = [world[name] for name in ("pairs_in", "pairs_out", "items_in", "items_out")]
+    write_model_files(folder, catalog, (vectors[0], vectors[1]), (vectors[2], vectors[3]))
+
+
 def log(message: str) -> None:
     print(f"[synthetic {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -77,10 +90,13 @@ def ensure_version(
     return cached
 
 
-def find_cached(out: Path, pairs: int, seed: int, tables: bool | None) -> str | None:
+def find_cached(
+    out: Path, pairs: int, seed: int, tables: bool | None, sampled: bool = False
+) -> str | None:
     """The newest version in ``out`` made by this script with these parameters, if it verifies.
 
     ``tables``: True wants exactly the trainer's default tables, False none, None any.
+    ``sampled``: a version of ``publish_sampled`` (else one of ``publish``).
     """
     from trainer.config import TrainConfig
 
@@ -93,6 +109,7 @@ def find_cached(out: Path, pairs: int, seed: int, tables: bool | None) -> str | 
             continue
         made = manifest.extra.get("synthetic", {})
         same = made.get("pairs") == pairs and made.get("seed") == seed
+        same = same and bool(made.get("sampled")) == sampled
         found = {f"{t.seed}>{t.target}" for t in manifest.neighbor_tables}
         if same and (tables is None or found == wanted):
             return version
@@ -113,15 +130,7 @@ def publish(out: Path, pairs: int, seed: int = 1, threads: int = 0, tables: bool
     )
     with artifacts.stage_version(out) as stage:
         folder = stage.path
-        catalog = Catalog(
-            item_ids=world["item_ids"],
-            item_category=world["categories"],
-            token_item=world["token_item"],
-            token_interaction=world["token_interaction"],
-            token_count=world["token_count"],
-        )
-        vectors = [world[name] for name in ("pairs_in", "pairs_out", "items_in", "items_out")]
-        write_model_files(folder, catalog, (vectors[0], vectors[1]), (vectors[2], vectors[3]))
+        write_world(folder, world)
         sources = pair_sources(world["token_interaction"], world["pairs_in"], world["pairs_out"])
         item_rows = np.arange(world["n_items"], dtype=np.int64)
         sources.append(
@@ -225,8 +234,9 @@ def _table_names(config: Any) -> list[str]:
     return [t for t in config.index.tables if not t.startswith(f"{artifacts.COLD}>")]
 
 
-def generate(pairs: int, seed: int) -> dict[str, Any]:
-    """Items, pairs, vectors and popular items of a synthetic world with about ``pairs`` pairs."""
+def generate(pairs: int, seed: int, dim: int = DIM) -> dict[str, Any]:
+    """Items, pairs, vectors (of ``dim``) and popular items of a synthetic world with about
+    ``pairs`` pairs."""
     rng = np.random.default_rng(seed)
     n_items = max(int(pairs * ITEMS_PER_PAIR), 10)
     counts = {i: int(pairs * share) for i, share in SHARE.items()}
@@ -256,13 +266,13 @@ def generate(pairs: int, seed: int) -> dict[str, Any]:
     token_item, token_interaction = token_item[order], token_interaction[order]
     token_count = token_count[order]
 
-    centroids = rng.normal(0, CENTROID_SPREAD, (CATEGORIES, DIM)).astype(np.float32)
-    offsets = rng.normal(0, INTERACTION_OFFSET, (len(Interaction), DIM)).astype(np.float32)
-    base = centroids[category] + _noise(rng, n_items, ITEM_NOISE)
-    pairs_in = base[token_item] + offsets[token_interaction] + _noise(rng, len(token_item))
-    pairs_out = pairs_in + _noise(rng, len(token_item))
-    items_in = base + _noise(rng, n_items)
-    items_out = items_in + _noise(rng, n_items)
+    centroids = rng.normal(0, CENTROID_SPREAD, (CATEGORIES, dim)).astype(np.float32)
+    offsets = rng.normal(0, INTERACTION_OFFSET, (len(Interaction), dim)).astype(np.float32)
+    base = centroids[category] + _noise(rng, n_items, dim, ITEM_NOISE)
+    pairs_in = base[token_item] + offsets[token_interaction] + _noise(rng, len(token_item), dim)
+    pairs_out = pairs_in + _noise(rng, len(token_item), dim)
+    items_in = base + _noise(rng, n_items, dim)
+    items_out = items_in + _noise(rng, n_items, dim)
 
     weights = np.array([POPULAR_WEIGHTS[i.label] for i in Interaction])
     score = np.bincount(token_item, token_count * weights[token_interaction], n_items)
@@ -292,8 +302,8 @@ def _draw(
     return np.sort(among[np.argpartition(-keys, n - 1)[:n]])
 
 
-def _noise(rng: np.random.Generator, n: int, scale: float = PAIR_NOISE) -> np.ndarray:
-    return (rng.standard_normal((n, DIM), dtype=np.float32) * np.float32(scale)).astype(np.float32)
+def _noise(rng: np.random.Generator, n: int, dim: int, scale: float = PAIR_NOISE) -> np.ndarray:
+    return (rng.standard_normal((n, dim), dtype=np.float32) * np.float32(scale)).astype(np.float32)
 
 
 def _popular(score: np.ndarray, category: np.ndarray, item_ids: list[str]) -> Popular:
@@ -339,7 +349,7 @@ def manifest_fields(
             "pairs_per_interaction": per_interaction,
             "categories": CATEGORIES,
         },
-        "dim": DIM,
+        "dim": int(world["pairs_in"].shape[1]),
         "similarity": config["index"]["similarity"],
         "training": {"pairs": stats, "items": stats},
         "indexes": indexes,
@@ -354,6 +364,116 @@ def manifest_fields(
     }
 
 
+SAMPLED_DIM = 8
+SAMPLED_INDEX = 2_000
+
+
+def ensure_sampled(out: Path, pairs: int, seed: int = 1, table_k: int = 16) -> str:
+    """A ``publish_sampled`` version of ``pairs`` pairs in ``out`` (built if not cached)."""
+    cached = find_cached(out, pairs, seed, None, sampled=True)
+    if cached is None:
+        return publish_sampled(out, pairs, seed, table_k)
+    if artifacts.read_current(out) != cached:
+        artifacts.set_current(out, cached)
+    log(f"using sampled version {cached} ({pairs:,} pairs) in {out}")
+    return cached
+
+
+def publish_sampled(out: Path, pairs: int, seed: int = 1, table_k: int = 16) -> str:
+    """A version for measuring what a worker holds with ``LIVE_INDEXES=none``, in minutes at
+    any size: the world's full catalogue (item ids, categories, pairs) and popular items, the
+    trainer's default neighbour tables (``view>view``, ``cart>cart``, ``item>item``: one row
+    per seed, ``table_k`` random neighbours each), vectors of dimension SAMPLED_DIM, and each
+    index built over its first SAMPLED_INDEX vectors only (listed so the version loads; a
+    worker with ``LIVE_INDEXES=none`` never opens them). Its answers are meaningless; its
+    catalogue, tables and request path cost what a trained version's do."""
+    from trainer.config import TrainConfig
+    from trainer.index import IndexSource, build_indexes, pair_sources
+
+    started = time.perf_counter()
+    config = TrainConfig()
+    world = generate(pairs, seed, SAMPLED_DIM)
+    rng = np.random.default_rng(seed + 1)
+    log(f"{world['n_items']:,} items, {len(world['token_item']):,} pairs (sampled)")
+    with artifacts.stage_version(out) as stage:
+        folder = stage.path
+        write_world(folder, world)
+        n = SAMPLED_INDEX
+        sources = [
+            IndexSource(s.name, s.labels[:n], s.input, s.output)
+            for s in pair_sources(world["token_interaction"], world["pairs_in"], world["pairs_out"])
+        ]
+        item_rows = np.arange(min(n, world["n_items"]), dtype=np.int64)
+        sources.append(
+            IndexSource(artifacts.ITEM_INDEX, item_rows, world["items_in"], world["items_out"])
+        )
+        indexes = build_indexes(sources, folder, config.index, 1, seed, False)
+        world["popular"].write(folder / artifacts.POPULAR)
+        fields = manifest_fields(world, config.model_dump(mode="json"), indexes, seed)
+        seeds = {
+            (Interaction.VIEW.label, Interaction.VIEW.label): np.flatnonzero(
+                world["token_interaction"] == Interaction.VIEW
+            ),
+            (Interaction.CART.label, Interaction.CART.label): np.flatnonzero(
+                world["token_interaction"] == Interaction.CART
+            ),
+            (artifacts.ITEM_INDEX, artifacts.ITEM_INDEX): np.arange(world["n_items"]),
+        }
+        fields["neighbor_tables"] = [
+            _random_table(
+                folder,
+                seed_name,
+                target,
+                keys.astype(np.int64),
+                world["n_items"],
+                table_k,
+                rng,
+                config.index.similarity,
+            )
+            for (seed_name, target), keys in seeds.items()
+        ]
+        fields["extra"]["synthetic"] |= {
+            "sampled": True,
+            "index_sample": n,
+            "table_k": table_k,
+            "build_seconds": round(time.perf_counter() - started, 1),
+        }
+        version = stage.publish(fields, keep=None)
+    log(f"published sampled {version} into {out} in {time.perf_counter() - started:.0f}s")
+    return version
+
+
+def _random_table(
+    folder: Path,
+    seed: str,
+    target: str,
+    keys: np.ndarray,
+    n_items: int,
+    k: int,
+    rng: np.random.Generator,
+    similarity: str,
+) -> dict[str, Any]:
+    """A neighbour table of ``keys`` (sorted) with ``k`` random item rows each, best first."""
+    paths = artifacts.neighbor_table_paths(seed, target)
+    (folder / paths[0]).parent.mkdir(parents=True, exist_ok=True)
+    items = rng.integers(0, n_items, (len(keys), k), dtype=np.int32)
+    scores = (1.0 - np.sort(rng.random((len(keys), k), dtype=np.float32), axis=1)).astype(
+        np.float16
+    )
+    for path, array in zip(paths, (keys, items, scores), strict=True):
+        np.save(folder / path, array)
+    return {
+        "seed": seed,
+        "target": target,
+        "k": k,
+        "rows": len(keys),
+        "similarity": similarity,
+        "tokens": paths[0],
+        "items": paths[1],
+        "scores": paths[2],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="artifacts folder (a cache)")
@@ -361,7 +481,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="index build threads; 0: all")
     parser.add_argument("--no-tables", action="store_true", help="without neighbour tables")
+    parser.add_argument(
+        "--sampled", action="store_true", help="publish_sampled: for LIVE_INDEXES=none, fast"
+    )
     args = parser.parse_args()
+    if args.sampled:
+        print(ensure_sampled(args.out, args.pairs, args.seed))
+        return
     print(ensure_version(args.out, args.pairs, args.seed, args.threads, not args.no_tables))
 
 

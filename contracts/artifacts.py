@@ -11,7 +11,7 @@ dot-prefixed temporary folder, fsynced, renamed into ``versions/`` and only then
 replaced by renaming ``CURRENT.tmp`` over it. A crash at any point leaves ``CURRENT`` naming
 either the previous version or the new one, and whichever it names verifies.
 
-One idea at ~450 lines: a version's life on disk (its names, verifying it, publishing it
+One idea at ~490 lines: a version's life on disk (its names, verifying it, publishing it
 crash-safely, pruning old ones), whose steps share the layout and the fsync discipline; the
 manifest's models are in ``manifest.py`` and the reading of a version in ``published.py``.
 """
@@ -62,7 +62,9 @@ CURRENT = "CURRENT"
 CURRENT_TMP = "CURRENT.tmp"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: the catalogue also as arrays (CATALOG_*; docs/artifacts.md). Versions of 1 still load."""
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 ITEMS = "items.tsv"
 """``item_id<TAB>category_id`` per line; line ``i`` is item index ``i``."""
@@ -73,6 +75,19 @@ PAIRS_OUT = "embeddings/pairs.out.npy"
 ITEMS_IN = "embeddings/items.in.npy"
 ITEMS_OUT = "embeddings/items.out.npy"
 POPULAR = "popular.json"
+CATALOG_ITEMS = "catalog/items"
+"""String table (contracts/strings.py) of the item ids by row: ``catalog/items.{bytes,offsets.npy,
+hash.npy,order.npy}``."""
+CATALOG_CATEGORIES = "catalog/categories"
+"""String table of the category ids; CATALOG_ITEM_CATEGORY holds a row of it per item."""
+CATALOG_ITEM_CATEGORY = "catalog/item_category.npy"
+"""int32 ``(n_items,)``: the row in CATALOG_CATEGORIES of each item's category, -1 for none."""
+CATALOG_ITEM_TOKENS = "catalog/item_tokens.npy"
+"""int64 ``(n_items, 4)``: the pair token of each (item, interaction), -1 for none."""
+CATALOG_ENTITIES = "catalog/entities"
+"""String table of the entity ids (versions with entities): row e is token ``n_pairs + e``."""
+CATALOG_ENTITY_KIND = "catalog/entity_kind.npy"
+"""int8 ``(n_entities,)``: each entity's kind, as its position in ``ENTITY_KINDS``."""
 ITEM_INDEX = "item"
 """Index name of the no-interaction (item-only) model; the others are named by interaction label
 or, for entity tokens, by their kind (ENTITY_KINDS)."""
@@ -218,9 +233,10 @@ def parse_manifest(text: bytes | str, where: str) -> Manifest:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{where} is not valid JSON ({exc}); republish this version") from exc
     found = raw.get("schema_version") if isinstance(raw, dict) else None
-    if found != SCHEMA_VERSION:
+    if found not in READABLE_SCHEMA_VERSIONS:
         raise SchemaVersionError(
-            f"{where} has schema_version {found!r} but this code reads {SCHEMA_VERSION}; "
+            f"{where} has schema_version {found!r} but this code reads "
+            f"{' and '.join(map(str, READABLE_SCHEMA_VERSIONS))}; "
             "use a matching trainer/service release or retrain"
         )
     try:

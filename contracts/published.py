@@ -18,7 +18,7 @@ trainer (``trainer/pipeline.py``) and the serving benchmark's synthetic versions
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import numpy as np
 from contracts import artifacts
 from contracts.catalog import (
     Catalog,
+    CatalogArrays,
     CatalogError,
     read_catalog,
     read_categories,
@@ -35,6 +36,7 @@ from contracts.catalog import (
 )
 from contracts.manifest import Manifest
 from contracts.popular import Popular
+from contracts.strings import StringTable, StringTableError, mapped, table_files
 
 
 class VersionRefused(artifacts.ArtifactError):
@@ -68,7 +70,7 @@ class PublishedVersion:
     version: str
     folder: Path
     manifest: Manifest
-    catalog: Catalog
+    catalog: CatalogArrays
     pair_vectors: np.ndarray  # float32 (pairs + entities, d) input vectors
     item_vectors: np.ndarray | None  # float32 (items, d) no-interaction input vectors
     cold_categories: list[str]  # categories with a vector for items the model never saw …
@@ -87,8 +89,7 @@ class PublishedVersion:
         try:
             manifest = artifacts.verify_version(folder, check_hashes)
             files = manifest.files
-            entities = folder / artifacts.ENTITIES if artifacts.ENTITIES in files else None
-            catalog = read_catalog(folder / artifacts.ITEMS, folder / artifacts.TOKENS, entities)
+            catalog = _catalog(folder, manifest)
             items_in = folder / artifacts.ITEMS_IN if artifacts.ITEMS_IN in files else None
             cold_categories, cold_vectors = _cold(folder, manifest)
             opened = cls(
@@ -103,7 +104,14 @@ class PublishedVersion:
                 tables=_tables(folder, manifest),
                 popular=Popular.read(folder / artifacts.POPULAR),
             )
-        except (artifacts.ArtifactError, CatalogError, OSError, ValueError, KeyError) as exc:
+        except (
+            artifacts.ArtifactError,
+            CatalogError,
+            StringTableError,
+            OSError,
+            ValueError,
+            KeyError,
+        ) as exc:
             raise VersionRefused(f"version {version} refused: {exc}") from exc
         problems = opened.problems()
         if problems:
@@ -126,7 +134,7 @@ class PublishedVersion:
         n_items, n_pairs = len(catalog.item_ids), len(catalog.token_item)
         n_tokens = catalog.n_tokens
         n_cold = len(self.cold_categories)
-        found = []
+        found = catalog.problems()
         if self.pair_vectors.shape != (n_tokens, dim):
             what = f"{n_pairs} pairs + {n_tokens - n_pairs} entities"
             found.append(f"pair vectors {self.pair_vectors.shape} != ({n_tokens}, {dim}) ({what})")
@@ -155,8 +163,9 @@ def write_model_files(
     entity_counts: Sequence[int] = (),
 ) -> None:
     """The catalogue (``items.tsv``, ``tokens.npy``, ``entities.tsv`` with the entities'
-    counts), and the (input, output) vectors of the pair model and of the no-interaction model,
-    into a version being staged (``artifacts.stage_version``)."""
+    counts, and the same as arrays: ``catalog/``), and the (input, output) vectors of the pair
+    model and of the no-interaction model, into a version being staged
+    (``artifacts.stage_version``)."""
     write_items(folder / artifacts.ITEMS, catalog.item_ids, catalog.item_category)
     write_tokens(
         folder / artifacts.TOKENS,
@@ -168,12 +177,57 @@ def write_model_files(
         write_entities(
             folder / artifacts.ENTITIES, catalog.entity_kind, catalog.entity_ids, entity_counts
         )
+    write_catalog_arrays(folder, CatalogArrays.build(catalog))  # ids checked by the writers above
     (folder / artifacts.PAIRS_IN).parent.mkdir(parents=True, exist_ok=True)
     np.save(folder / artifacts.PAIRS_IN, pairs[0])
     np.save(folder / artifacts.PAIRS_OUT, pairs[1])
     if items is not None:
         np.save(folder / artifacts.ITEMS_IN, items[0])
         np.save(folder / artifacts.ITEMS_OUT, items[1])
+
+
+def write_catalog_arrays(folder: Path, catalog: CatalogArrays) -> None:
+    """The catalogue's arrays (``catalog/``, format 2) into a version being staged."""
+    catalog.items.write(folder, artifacts.CATALOG_ITEMS)
+    catalog.categories.write(folder, artifacts.CATALOG_CATEGORIES)
+    np.save(folder / artifacts.CATALOG_ITEM_CATEGORY, np.asarray(catalog.item_category_code))
+    np.save(folder / artifacts.CATALOG_ITEM_TOKENS, np.asarray(catalog.item_tokens, np.int64))
+    if len(catalog.entities):
+        catalog.entities.write(folder, artifacts.CATALOG_ENTITIES)
+        np.save(folder / artifacts.CATALOG_ENTITY_KIND, np.asarray(catalog.entity_kind_code))
+
+
+def _catalog(folder: Path, manifest: Manifest) -> CatalogArrays:
+    """The catalogue: memory-mapped arrays (``catalog/``), or, for a version written before
+    them, ``items.tsv`` and ``entities.tsv`` parsed and converted in memory (slower, private)."""
+    files = manifest.files
+    if artifacts.CATALOG_ITEM_TOKENS not in files:
+        entities = folder / artifacts.ENTITIES if artifacts.ENTITIES in files else None
+        lists = read_catalog(folder / artifacts.ITEMS, folder / artifacts.TOKENS, entities)
+        return replace(CatalogArrays.build(lists), tokens=lists.tokens)
+    tokens = mapped(folder / artifacts.TOKENS)
+    with_entities = artifacts.CATALOG_ENTITY_KIND in files
+    for stem in (artifacts.CATALOG_ITEMS, artifacts.CATALOG_CATEGORIES):
+        for name in table_files(stem):
+            if name not in files:
+                raise CatalogError(f"{name} is missing from the version's files")
+    return CatalogArrays(
+        items=StringTable.open(folder, artifacts.CATALOG_ITEMS),
+        item_category_code=mapped(folder / artifacts.CATALOG_ITEM_CATEGORY),
+        categories=StringTable.open(folder, artifacts.CATALOG_CATEGORIES),
+        tokens=tokens,
+        item_tokens=mapped(folder / artifacts.CATALOG_ITEM_TOKENS),
+        entity_kind_code=(
+            mapped(folder / artifacts.CATALOG_ENTITY_KIND)
+            if with_entities
+            else np.zeros(0, np.int8)
+        ),
+        entities=(
+            StringTable.open(folder, artifacts.CATALOG_ENTITIES)
+            if with_entities
+            else StringTable.build([])
+        ),
+    )
 
 
 def _cold(folder: Path, manifest: Manifest) -> tuple[list[str], np.ndarray]:
@@ -193,9 +247,9 @@ def _cold(folder: Path, manifest: Manifest) -> tuple[list[str], np.ndarray]:
 def _tables(folder: Path, manifest: Manifest) -> dict[tuple[str, str], NeighborTable]:
     return {
         (t.seed, t.target): NeighborTable(
-            tokens=np.load(folder / t.tokens),
-            items=np.load(folder / t.items, mmap_mode="r"),
-            scores=np.load(folder / t.scores, mmap_mode="r"),
+            tokens=mapped(folder / t.tokens),
+            items=mapped(folder / t.items),
+            scores=mapped(folder / t.scores),
         )
         for t in manifest.neighbor_tables
         if t.similarity == manifest.similarity

@@ -110,11 +110,12 @@ def answer(
     hidden item in either."""
     blocked = [*history.purchases, *options.exclude, *history.views, *history.carts]
     cold = categories or {}
+    rows = dict(zip(blocked, model.rows_of(blocked).tolist(), strict=True))  # one lookup
     modules = [
         _module(model, "viewed", history.views, Interaction.VIEW, settings.viewed_targets,
-                options.k_viewed, blocked, cold, options, timer, hidden),
+                options.k_viewed, blocked, cold, options, timer, hidden, rows),
         _module(model, "carted", history.carts, Interaction.CART, settings.carted_targets,
-                options.k_carted, blocked, cold, options, timer, hidden),
+                options.k_carted, blocked, cold, options, timer, hidden, rows),
     ]  # fmt: skip
     metrics.UNKNOWN_SEEDS.inc(sum(len(m.unknown_seeds) for m in modules))
     if not any(m.seeds for m in modules):  # a cold start: nothing to be inspired by
@@ -122,7 +123,7 @@ def answer(
         fallback = _popular(model, seen, options, blocked, "cold_start", hidden)
         return Answer(model.version, [fallback], "popular", degraded=False)
     for m in modules:
-        metrics.CANDIDATES.labels(m.name).observe(len(m.candidates))
+        metrics.CANDIDATES.labels(m.name, model.version).observe(len(m.candidates))
     return Answer(model.version, modules, None, degraded=False)
 
 
@@ -149,7 +150,8 @@ async def cold_categories(
 ) -> dict[str, str]:
     """The categories of the seeds the model does not know: one HMGET, only when there are
     such seeds and the version has category vectors for cold items."""
-    unknown = [s for s in (*history.views, *history.carts) if s not in model.item_row]
+    seeds = [*history.views, *history.carts]
+    unknown = [s for s, row in zip(seeds, model.rows_of(seeds).tolist(), strict=True) if row < 0]
     if not unknown or not model.cold_row:
         return {}
     with tracing.span("history.categories"), metrics.timed(metrics.REDIS_SECONDS, "categories"):
@@ -168,11 +170,12 @@ def _module(
     options: Options,
     timer: QueryTimer,
     hidden: HiddenItems | None,
+    rows: dict[str, int],
 ) -> Module:
     with tracing.span(SPANS[name]) as span:
         found = retrieval.module(
             model, seeds, interaction, targets, k, blocked, timer, categories, options.offset,
-            options.only, hidden,
+            options.only, hidden, rows,
         )  # fmt: skip
         if span is not None:
             span.set_attributes({
@@ -182,7 +185,7 @@ def _module(
                 "ic.backfilled": sum(found.backfilled.values()),
             })  # fmt: skip
     for reason, count in found.backfilled.items():
-        metrics.BACKFILLED.labels(name, reason).inc(count)
+        metrics.BACKFILLED.labels(name, reason, model.version).inc(count)
     return Module(name, interaction, targets, found.seeds, found.unknown_seeds, found.candidates)
 
 
@@ -194,7 +197,7 @@ def _popular(
     why: str,
     hidden: HiddenItems | None,
 ) -> Module:
-    metrics.FALLBACKS.labels(why).inc()
+    metrics.FALLBACKS.labels(why, model.version).inc()
     skip = hidden.ids if hidden is not None else frozenset()
     k = options.k + options.offset
     with tracing.span(SPANS["popular"]) as span:
@@ -205,12 +208,12 @@ def _popular(
                 "ic.model_version": model.version, "ic.reason": why, "ic.k": options.k,
                 "ic.candidates": len(found),
             })  # fmt: skip
-    metrics.CANDIDATES.labels("popular").observe(len(found))
+    metrics.CANDIDATES.labels("popular", model.version).observe(len(found))
     return Module("popular", None, (), [], [], found)
 
 
 def _categories(model: Model, history: UserHistory) -> list[str]:
     """Categories of the user's known history items, most recent interaction kind first."""
     items = [*history.carts, *history.views, *history.favorites, *history.purchases]
-    rows = [model.item_row[i] for i in items if i in model.item_row]
-    return [c for c in dict.fromkeys(model.item_category[r] for r in rows) if c is not None]
+    rows = [r for r in model.rows_of(items).tolist() if r >= 0]
+    return [c for c in dict.fromkeys(model.category_of(r) for r in rows) if c is not None]

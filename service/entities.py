@@ -78,9 +78,10 @@ def item_neighbors(
     if target not in ENTITY_KINDS:
         target_interaction = Interaction.parse(target)
         return neighbors(model, item_id, interaction, target_interaction, k, timer, hidden)
-    if item_id not in model.item_row:
+    row = model.row_of(item_id)
+    if row is None:
         raise UnknownItemError(f"item {item_id!r} is not in model version {model.version}")
-    token = int(model.item_token[model.item_row[item_id], int(interaction)])
+    token = int(model.item_token[row, int(interaction)])
     if token < 0:
         raise UnknownItemError(
             f"item {item_id!r} has no {interaction.label} pair in model version "
@@ -100,7 +101,7 @@ def entity_neighbors(
 ) -> Found:
     """The ``target`` items (an interaction) or entities (a kind) nearest to an entity token."""
     _check_kind(model, kind)
-    token = model.entity_token.get((kind, entity_id))
+    token = model.entity_token_of(kind, entity_id)
     if token is None:
         raise UnknownEntityError(f"{kind} {entity_id!r} is not in model version {model.version}")
     because = EntityBecause("seed", None, None, entity_kind=kind, entity_id=entity_id)
@@ -132,10 +133,11 @@ def _entities(
     keep = labels[0] != token
     entities = (labels[0][keep][:k] - model.n_pairs).tolist()
     rounded = scores[0][keep][:k].astype(np.float64).round(6).tolist()
-    kinds, ids = model.entity_kind, model.entity_ids
+    kinds = [ENTITY_KINDS[c] for c in np.asarray(model.catalog.entity_kind_code)[entities].tolist()]
+    ids = model.entity_ids.take(entities)
     return [
-        EntityNeighbor(kinds[e], ids[e], score, because)
-        for e, score in zip(entities, rounded, strict=True)
+        EntityNeighbor(kind, entity, score, because)
+        for kind, entity, score in zip(kinds, ids, rounded, strict=True)
     ]
 
 
@@ -165,8 +167,8 @@ def _items(
     keep = np.ones(len(rows_all), bool) if mask is None else ~mask[rows_all]
     rows = rows_all[keep][:k].tolist()
     rounded = scores[0][keep][:k].astype(np.float64).round(6).tolist()
-    ids = model.item_ids
+    ids = model.item_ids_of(rows)
     return [
-        Candidate(ids[row], score, target.label, ENTITY, because)
-        for row, score in zip(rows, rounded, strict=True)
+        Candidate(item, score, target.label, ENTITY, because)
+        for item, score in zip(ids, rounded, strict=True)
     ]

@@ -47,9 +47,9 @@ class HiddenItems:
         if not self.ids:
             return None
         if self._mask is None or self._mask[0] != model.version:
-            mask = np.zeros(len(model.item_ids), dtype=bool)
-            rows = [model.item_row[i] for i in self.ids if i in model.item_row]
-            mask[rows] = True
+            mask = np.zeros(model.n_items, dtype=bool)
+            rows = model.rows_of(list(self.ids))
+            mask[rows[rows >= 0]] = True
             self._mask = (model.version, mask)
         return self._mask[1]
 

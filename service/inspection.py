@@ -216,8 +216,8 @@ async def user_history(store: HistoryStore, model: Model, user_id: str, length: 
         Interaction.CART.label: history.carts,
         Interaction.PURCHASE.label: history.purchases,
     }
-    unknown = list(dict.fromkeys(i for items in lists.values() for i in items
-                                 if i not in model.item_row))  # fmt: skip
+    listed = list(dict.fromkeys(i for items in lists.values() for i in items))
+    unknown = [i for i, row in zip(listed, model.rows_of(listed).tolist(), strict=True) if row < 0]
     categories = await store.categories(unknown) if unknown else {}
     described = {
         label: [_facts(model, item, categories.get(item)) for item in items]
@@ -227,12 +227,12 @@ async def user_history(store: HistoryStore, model: Model, user_id: str, length: 
 
 
 def _facts(model: Model, item_id: str, fallback_category: str | None) -> ItemFacts:
-    row = model.item_row.get(item_id)
+    row = model.row_of(item_id)
     if row is None:
         return ItemFacts(item_id, False, fallback_category, [])
     tokens = model.item_token[row]
     pairs = [i.label for i in Interaction if tokens[int(i)] >= 0]
-    return ItemFacts(item_id, True, model.item_category[row], pairs)
+    return ItemFacts(item_id, True, model.category_of(row), pairs)
 
 
 def _evaluation_dir(artifacts_dir: Path, version: str) -> Path:

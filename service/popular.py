@@ -39,14 +39,18 @@ def popular(
 
 
 def seed_categories(
-    model: Model, seeds: Sequence[str], seed_interaction: Interaction, cold: Mapping[str, str]
+    model: Model,
+    seeds: Sequence[str],
+    rows: Sequence[int],
+    seed_interaction: Interaction,
+    cold: Mapping[str, str],
 ) -> list[tuple[Because, PopularList]]:
     """Each seed with a category that has popular items, newest first: the ``because`` of its
-    backfill and its category's popular items. A known seed's category is the catalogue's, a
-    cold seed's the one the caller passed."""
+    backfill and its category's popular items. A known seed's category is the catalogue's (of
+    its item row in ``rows``), a cold seed's the one the caller passed."""
     lists = []
-    for seed in seeds:
-        category = cold[seed] if seed in cold else model.item_category[model.item_row[seed]]
+    for seed, row in zip(seeds, rows, strict=True):
+        category = cold[seed] if seed in cold else model.category_of(row)
         ranked = model.popular.by_category.get(category) if category is not None else None
         if ranked:
             because = Because("popular_in_category", seed, seed_interaction.label, category)

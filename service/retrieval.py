@@ -105,6 +105,7 @@ def module(
     offset: int = 0,
     only: frozenset[str] | None = None,
     hidden: Hidden | None = None,
+    rows: Mapping[str, int] | None = None,
 ) -> ModuleResult:
     """The candidates of one module: ``k`` items found from ``seeds`` by the merge rule, the
     neighbours below the version's blend thresholds left out, a short module backfilled with
@@ -114,28 +115,34 @@ def module(
     ``categories`` maps seeds the model does not know to their category: those of a category
     with a cold vector in this version are seeds too (``embedding: "category"``). ``only``: the
     candidates' categories, when the caller filters by category; others are dropped before the
-    merge, and the backfill comes from these categories only.
+    merge, and the backfill comes from these categories only. ``rows``: the item row (-1: not
+    in the model) of every seed and blocked id, when the caller has looked them up already.
     """
     if offset:
         page = module(model, seeds, seed_interaction, targets, k + offset, blocked, timer,
-                      categories, 0, only, hidden)  # fmt: skip
+                      categories, 0, only, hidden, rows)  # fmt: skip
         kept = page.candidates[offset:]
         backfilled = Counter(c.because.reason for c in kept if c.embedding == POPULAR)
         return ModuleResult(page.seeds, page.unknown_seeds, kept, dict(backfilled))
     blocked = tuple(blocked)  # read twice: for the merge and, when short, for the backfill
+    if rows is None:
+        ids = [*seeds, *blocked]
+        rows = dict(zip(ids, model.rows_of(ids).tolist(), strict=True))
+    known = {s: rows[s] for s in seeds}
     cold = {
         s: c
-        for s in seeds
-        if s not in model.item_row and (c := (categories or {}).get(s)) in model.cold_row
+        for s, row in known.items()
+        if row < 0 and (c := (categories or {}).get(s)) in model.cold_row
     }
-    used = [s for s in seeds if s in model.item_row or s in cold]
-    unknown = [s for s in seeds if s not in model.item_row and s not in cold]
+    used = [s for s in seeds if known[s] >= 0 or s in cold]
+    unknown = [s for s in seeds if known[s] < 0 and s not in cold]
     if not used:
         return ModuleResult([], unknown, [])
-    blocked_rows = {model.item_row[b] for b in blocked if b in model.item_row}
-    blocked_rows.update(model.item_row[s] for s in used if s not in cold)
+    blocked_rows = {row for b in blocked if (row := rows[b]) >= 0}
+    blocked_rows.update(known[s] for s in used if s not in cold)
     depth = k + len(blocked_rows)
-    ranked = _neighbours(model, used, seed_interaction, targets, depth, timer, cold)
+    used_rows = [known[s] for s in used]
+    ranked = _neighbours(model, used, used_rows, seed_interaction, targets, depth, timer, cold)
     confident = _confident(model.blend, ranked, k, seed_interaction)
     if only is not None:
         confident = _in_categories(model, confident, only)
@@ -145,7 +152,7 @@ def module(
     candidates = _candidates(model, confident, k, blocked_rows)
     if len(candidates) >= k:
         return ModuleResult(used, unknown, candidates)
-    lists = seed_categories(model, used, seed_interaction, cold)
+    lists = seed_categories(model, used, used_rows, seed_interaction, cold)
     if only is not None:
         lists = [(because, ranked) for because, ranked in lists if because.category_id in only]
     taken = {*blocked, *used, *(c.item_id for c in candidates)}
@@ -165,18 +172,19 @@ def neighbors(
     hidden: Hidden | None = None,
 ) -> list[Candidate]:
     """Because you <interaction> ``item_id``, you may <target> these: best first, not itself."""
-    if item_id not in model.item_row:
+    row = model.row_of(item_id)
+    if row is None:
         raise UnknownItemError(f"item {item_id!r} is not in model version {model.version}")
     if target.label not in model.indexes and (interaction.label, target.label) not in model.tables:
         raise NotServedError(
             f"{interaction.label}>{target.label} has no neighbour table in version "
             f"{model.version} and the {target.label} index is not loaded here (LIVE_INDEXES)"
         )
-    ranked = _neighbours(model, [item_id], interaction, [target], k + 1, timer, {})
+    ranked = _neighbours(model, [item_id], [row], interaction, [target], k + 1, timer, {})
     mask = hidden.mask(model) if hidden is not None else None
     if mask is not None:
         ranked = [_visible(r, mask) for r in ranked]
-    return _candidates(model, ranked, k, {model.item_row[item_id]})
+    return _candidates(model, ranked, k, {row})
 
 
 def _visible(ranked: _Ranked, hidden: np.ndarray) -> _Ranked:
@@ -227,21 +235,23 @@ def _merged(model: Model, ranked: list[_Ranked], k: int, blocked: set[int]) -> l
     because = [r.because for r in ranked]
     embedding = [r.embedding for r in ranked]
     rounded = scores.astype(np.float64).round(6).tolist()
-    ids = model.item_ids
-    picked = zip(rows.tolist(), rounded, targets.tolist(), seeds.tolist(), strict=True)
-    return [Candidate(ids[i], x, labels[t], embedding[s], because[s]) for i, x, t, s in picked]
+    ids = model.item_ids_of(rows)
+    picked = zip(ids, rounded, targets.tolist(), seeds.tolist(), strict=True)
+    return [Candidate(i, x, labels[t], embedding[s], because[s]) for i, x, t, s in picked]
 
 
 def _neighbours(
     model: Model,
     seeds: Sequence[str],
+    seed_rows: Sequence[int],
     seed_interaction: Interaction,
     targets: Sequence[Interaction],
     depth: int,
     timer: QueryTimer | None,
     cold: Mapping[str, str],
 ) -> list[_Ranked]:
-    """Each seed's neighbours over all targets, deduplicated by item, best first.
+    """Each seed's neighbours over all targets, deduplicated by item, best first
+    (``seed_rows``: each seed's item row, unused for a cold seed).
 
     A seed is searched, in one batch per way and target, by its ``seed_interaction`` pair
     vector (PAIR), else by its no-interaction vector in the item index (ITEM), or, when it is in
@@ -249,12 +259,11 @@ def _neighbours(
     """
     ways: dict[str, list[int]] = {PAIR: [], ITEM: [], CATEGORY: []}
     keys = np.empty(len(seeds), np.int64)  # the row of each seed's vector, in its way's array
-    for i, seed in enumerate(seeds):
+    for i, (seed, row) in enumerate(zip(seeds, seed_rows, strict=True)):
         if seed in cold:
             ways[CATEGORY].append(i)
             keys[i] = model.cold_row[cold[seed]]
             continue
-        row = model.item_row[seed]
         token = model.item_token[row, int(seed_interaction)]
         ways[PAIR if token >= 0 else ITEM].append(i)
         keys[i] = token if token >= 0 else row

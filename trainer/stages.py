@@ -28,8 +28,10 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # KB on Linux
+    """This process's peak resident memory so far, in MB (the kernel's high-water mark, in KiB
+    on Linux, is updated lazily: never below the memory resident now)."""
+    high_water = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+    return max(high_water, rss_mb())
 
 
 @contextmanager

@@ -12,7 +12,9 @@ import pytest
 from contracts import artifacts
 from contracts.interactions import Interaction
 from contracts.published import PublishedVersion, VersionRefused
+from contracts.strings import StringTable, table_files
 from service.model import ModelLoadError, load_model
+from service.retrieval import neighbors
 
 from app_fixtures import items_with, make_client
 
@@ -58,8 +60,13 @@ def cold_categories_without_vectors(folder: Path) -> None:
 
 
 def an_entity_line_missing(folder: Path) -> None:
-    lines = (folder / artifacts.ENTITIES).read_bytes().splitlines(keepends=True)
-    rewrite(folder, artifacts.ENTITIES, b"".join(lines[:-1]))
+    """The last entity dropped from the catalogue's arrays (its id and its kind)."""
+    ids = list(StringTable.open(folder, artifacts.CATALOG_ENTITIES))
+    StringTable.build(ids[:-1]).write(folder, artifacts.CATALOG_ENTITIES)
+    kinds = np.load(folder / artifacts.CATALOG_ENTITY_KIND)
+    np.save(folder / artifacts.CATALOG_ENTITY_KIND, kinds[:-1])
+    for name in (*table_files(artifacts.CATALOG_ENTITIES), artifacts.CATALOG_ENTITY_KIND):
+        rewrite(folder, name, (folder / name).read_bytes())
 
 
 def test_an_entity_versions_pair_vectors_hold_pairs_then_entities(entity_model):
@@ -116,3 +123,26 @@ def test_a_popular_file_of_another_shape_is_refused_naming_it(trained, tmp_path)
     rewrite(artifacts.version_dir(root, trained.version), artifacts.POPULAR, b'{"overall": 3}')
     with pytest.raises(VersionRefused, match=r"popular\.json is not a popular-items file"):
         PublishedVersion.open(root, trained.version)
+
+
+def as_catalogue_format_1(folder: Path) -> None:
+    """The version as trainers before the catalogue's arrays wrote it: schema 1, no catalog/."""
+    remove(folder, "catalog/")
+    edit_manifest(folder, lambda manifest: manifest.__setitem__("schema_version", 1))
+
+
+def test_a_version_of_catalogue_format_1_loads_and_answers_as_with_arrays(
+    entity_trained, entity_model, tmp_path
+):
+    root = entity_trained.copy_to(tmp_path / "artifacts")
+    as_catalogue_format_1(artifacts.version_dir(root, entity_trained.version))
+    old = load_model(root, entity_trained.version)
+    assert list(old.item_ids) == list(entity_model.item_ids)
+    assert list(old.item_category) == list(entity_model.item_category)
+    assert list(zip(old.entity_kind, old.entity_ids, strict=True)) == list(
+        zip(entity_model.entity_kind, entity_model.entity_ids, strict=True)
+    )
+    view = Interaction.VIEW
+    for item in items_with(entity_model, view)[:5]:
+        assert neighbors(old, item, view, view, 10) == neighbors(entity_model, item, view, view, 10)
+    assert old.entity_token_of("shop", "s0001") == entity_model.entity_token_of("shop", "s0001")

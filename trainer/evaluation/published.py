@@ -1,7 +1,7 @@
 """Evaluate an already-published version against a later event log.
 
 ``python -m trainer evaluate --artifacts DIR [--version V] --events TEST_LOG --report OUT``
-reads the version exactly as the service would (verified manifest, ``items.tsv``,
+reads the version exactly as the service would (verified manifest, the catalogue,
 ``tokens.npy``, embeddings, ``popular.json``) and scores the generators it can rebuild from
 those files: view-interaction, cart-interaction, no-interaction, the view and no-interaction
 models with cold items, popular and popular-in-category (``popular.json`` keeps
@@ -16,12 +16,13 @@ the training window cannot leak into the test.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from contracts import artifacts
-from contracts.catalog import Catalog
+from contracts.catalog import CatalogArrays
 from contracts.interactions import Interaction
 from contracts.popular import Ranked
 from contracts.published import PublishedVersion
@@ -121,7 +122,7 @@ def _ranked(lists: list[Ranked], codes: dict[str, int], k: int) -> np.ndarray:
 
 
 def _categories(
-    log: EventLog, trained: list[str | None], item_code: np.ndarray, n_codes: int
+    log: EventLog, trained: Sequence[str | None], item_code: np.ndarray, n_codes: int
 ) -> tuple[np.ndarray, dict[str, int]]:
     """A category code per item code: the version's category for its items, else the log's;
     and the code of each category id."""
@@ -135,7 +136,7 @@ def _categories(
 
 
 def _category_tokens(
-    catalog: Catalog, pairs_in: np.ndarray, code: dict[str, int]
+    catalog: CatalogArrays, pairs_in: np.ndarray, code: dict[str, int]
 ) -> CategoryVectors | None:
     """The version's category tokens (None without), for categories with a code."""
     tokens = catalog.entity_token()
