@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_seconds=settings.body_timeout_seconds
     )
     app.add_middleware(Access, settings=settings)  # before the body is read
-    app.add_middleware(logs.RequestContext, access_log=settings.access_log)  # outermost
+    app.add_middleware(logs.RequestContext, access_log=settings.access_log)  # ids, access log
     tracing.install(app, settings)  # the request's span, around even the access log (when on)
     errors.install(app)
     for module in (candidates, items, entities, events, ops, admin, inspect):
