@@ -89,16 +89,28 @@ def build_entities(
         codes = session_codes(log, sessions, kind, item_category)
         emitted = codes[new_in_session(codes, sessions.offsets)]
         count = np.bincount(emitted, minlength=len(dictionary(log, kind)))
-        kept = np.flatnonzero(count >= config.min_count[kind])
-        kept = kept[np.lexsort((kept, -count[kept]))]
-        parts.append((k, kept, dictionary(log, kind)[kept], count[kept]))
-    if not parts:
+        parts.append((k, count, dictionary(log, kind)))
+    return vocab_of_counts(parts, config)
+
+
+def vocab_of_counts(
+    parts: list[tuple[int, np.ndarray, np.ndarray]], config: EntitiesConfig
+) -> EntityVocab:
+    """The vocabulary of ``(kind index, count per code, ids per code)`` for each kind: codes
+    counted at least ``min_count``, by count, most frequent first, then by code. The Spark
+    engine counts in the cluster and keeps here (trainer/prepare/spark_steps.py)."""
+    kept = []
+    for k, count, ids in parts:
+        codes = np.flatnonzero(count >= config.min_count[ENTITY_KINDS[k]])
+        codes = codes[np.lexsort((codes, -count[codes]))]
+        kept.append((k, codes, ids[codes], count[codes]))
+    if not kept:
         return EntityVocab.empty()
     return EntityVocab(
-        kind=np.concatenate([np.full(len(c), k, np.int8) for k, c, _, _ in parts]),
-        code=np.concatenate([c for _, c, _, _ in parts]).astype(np.int32),
-        ids=np.concatenate([i for _, _, i, _ in parts]).astype(object),
-        count=np.concatenate([n for _, _, _, n in parts]).astype(np.int64),
+        kind=np.concatenate([np.full(len(c), k, np.int8) for k, c, _, _ in kept]),
+        code=np.concatenate([c for _, c, _, _ in kept]).astype(np.int32),
+        ids=np.concatenate([i for _, _, i, _ in kept]).astype(object),
+        count=np.concatenate([n for _, _, _, n in kept]).astype(np.int64),
     )
 
 

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import N_INTERACTIONS, Interaction
 from contracts.popular import Popular
-from trainer.entities import EntityVocab
+from trainer.entities import EntityVocab, vocab_of_counts
 from trainer.popular import rank_popular
 from trainer.prepare import format as fmt
 from trainer.prepare.spark import WORK, dense_index
@@ -213,7 +213,7 @@ def build_vocab(job: _Job, marked: DataFrame, item_category: DataFrame) -> tuple
 
 
 def _entities(job: _Job, marked: DataFrame) -> EntityVocab:
-    """trainer/entities.py build_entities: per kind, counts ≥ min_count, by count then code."""
+    """Per kind, the new-entity counts from the cluster, kept as trainer/entities.py keeps them."""
     config = job.config.entities
     parts = []
     for k, kind in enumerate(ENTITY_KINDS):
@@ -223,17 +223,8 @@ def _entities(job: _Job, marked: DataFrame) -> EntityVocab:
         counted = marked.where(F.col(f"new_{kind}")).groupBy(kind).count().toArrow()
         count = np.zeros(size, np.int64)
         count[counted.column(kind).to_numpy().astype(np.int64)] = counted.column("count").to_numpy()
-        kept = np.flatnonzero(count >= config.min_count[kind])
-        kept = kept[np.lexsort((kept, -count[kept]))]
-        parts.append((k, kept, fmt.read_dictionary(job.out, kind)[kept], count[kept]))
-    if not parts:
-        return EntityVocab.empty()
-    return EntityVocab(
-        kind=np.concatenate([np.full(len(c), k, np.int8) for k, c, _, _ in parts]),
-        code=np.concatenate([c for _, c, _, _ in parts]).astype(np.int32),
-        ids=np.concatenate([i for _, _, i, _ in parts]).astype(object),
-        count=np.concatenate([n for _, _, _, n in parts]).astype(np.int64),
-    )
+        parts.append((k, count, fmt.read_dictionary(job.out, kind)))
+    return vocab_of_counts(parts, config)
 
 
 def popular(job: _Job, events: DataFrame, item_category: DataFrame) -> Popular:
