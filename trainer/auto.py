@@ -75,8 +75,12 @@ def choose(event_log: EventLog, config: TrainConfig, progress: bool = True) -> C
     except NoValidationError as exc:
         log.warning("no validation split (%s): epochs from the corpus size, no blend rule", exc)
         return Choice(config, None, {"validation": None, "why": str(exc)})
-    pairs = build_test_pairs(split.test)
-    record: dict[str, Any] = {"validation": split.info.to_json(), "validation_pairs": len(pairs)}
+    pairs, items = validation_pairs(split, config)
+    record: dict[str, Any] = {
+        "validation": split.info.to_json(),
+        "validation_pairs": len(pairs),
+        "validation_items": items,
+    }
     if auto:
         models, curve = epoch_curve(split, pairs, config, progress)
         epochs = models.pairs.epochs
@@ -139,6 +143,14 @@ def validation_split(event_log: EventLog, config: TrainConfig) -> Split:
     return split
 
 
+def validation_pairs(split: Split, config: TrainConfig) -> tuple[TestPairs, dict[str, int]]:
+    """The validation pairs scored: those of a seeded sample of ``auto.max_validation_items``
+    query items (TestPairs.sample_items), and how many items that is of how many."""
+    every = build_test_pairs(split.test)
+    pairs = every.sample_items(config.auto.max_validation_items, config.sgns.seed)
+    return pairs, {"scored": pairs.n_items, "of": every.n_items}
+
+
 def epoch_curve(
     split: Split, pairs: TestPairs, config: TrainConfig, progress: bool
 ) -> tuple[Models, list[dict[str, float]]]:
@@ -146,14 +158,15 @@ def epoch_curve(
     every step (epochs, objective, seconds)."""
     base = config.model_copy(update={"no_interaction": False})
     curve: list[dict[str, float]] = []
-    trained: dict[int, Models] = {}
+    best: list[Models] = []  # the best model so far alone: a worse one is freed at once
 
     def run(epochs: int | str) -> float:
         started = time.perf_counter()
         models = fit(split.train, base.with_overrides({"sgns": {"epochs": epochs}}), progress)
         objective = view_objective(models, split, pairs, base)
         seconds = time.perf_counter() - started
-        trained[models.pairs.epochs] = models
+        if not curve or objective > max(c["objective"] for c in curve):
+            best[:] = [models]
         curve.append({"epochs": models.pairs.epochs, "objective": round(objective, 6),
                       "seconds": round(seconds, 1)})  # fmt: skip
         log.info("validation: %d epochs → %.5f (%.0fs)", models.pairs.epochs, objective, seconds)
@@ -167,8 +180,9 @@ def epoch_curve(
     def affordable(epochs: int) -> bool:
         return sum(c["seconds"] for c in curve) + per_epoch * epochs <= budget
 
-    best = walk_epochs(start, first, run, config.sgns.auto_max_epochs, affordable)
-    return trained[best], curve
+    epochs = walk_epochs(start, first, run, config.sgns.auto_max_epochs, affordable)
+    assert best[0].pairs.epochs == epochs
+    return best[0], curve
 
 
 def walk_epochs(

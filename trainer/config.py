@@ -178,6 +178,12 @@ class IndexConfig(_Section):
         default_factory=lambda: ["view>view", "cart>cart", "item>item", "cold>view", "cold>cart"]
     )
     table_k: int = Field(128, ge=1)  # per seed; > the service's k per seed plus exclusions
+    # A table is filled in independent row ranges (trainer/neighbors.py), written straight to
+    # its files, so memory stays bounded by a range. More than one process splits the ranges
+    # and the threads between processes that each load the index (docs/training.md): on one
+    # machine hnswlib's threads already use every core, so 1 is the default there.
+    table_processes: int = Field(1, ge=1)
+    table_range_rows: int = Field(131_072, ge=1)  # rows of one range (~100 MB at table_k 128)
 
     @field_validator("tables")
     @classmethod
@@ -296,6 +302,10 @@ class AutoConfig(_Section):
     validation_days: float = Field(1.0, gt=0)
     min_validation_pairs: int = Field(200, ge=1)
     budget_minutes: float = Field(10.0, gt=0)  # wall time of the epoch search's trainings
+    # Validation is scored on a seeded sample of this many query items (all of them when there
+    # are fewer): exact top-k over every item per query, so the cost grows with items × this,
+    # not with items². Measured against scoring all of them: docs/benchmarks.md.
+    max_validation_items: int = Field(20_000, ge=100)
     # The blend rule of the served modules (contracts/blend.py), chosen on the same split.
     blend: bool = True
 

@@ -30,9 +30,15 @@ from typing import Any
 
 import tomli_w
 
-from trainer.auto import OBJECTIVE_KS, epoch_curve, validation_split, view_objective
+from trainer.auto import (
+    OBJECTIVE_KS,
+    epoch_curve,
+    validation_pairs,
+    validation_split,
+    view_objective,
+)
 from trainer.config import TrainConfig
-from trainer.evaluation.metrics import TestPairs, build_test_pairs
+from trainer.evaluation.metrics import TestPairs
 from trainer.evaluation.split import Split
 from trainer.events import EventLog
 from trainer.fit import fit
@@ -80,7 +86,7 @@ class Tuned:
 def tune(event_log: EventLog, config: TrainConfig, budget_minutes: float, progress: bool) -> Tuned:
     """The best config found for ``event_log`` within ``budget_minutes`` (module doc)."""
     split = validation_split(event_log, config)
-    pairs = build_test_pairs(split.test)
+    pairs, _ = validation_pairs(split, config)
     deadline = time.monotonic() + budget_minutes * 60.0
     auto_config = config.with_overrides({"auto": {"budget_minutes": budget_minutes / 3}})
     trials: list[Trial] = []

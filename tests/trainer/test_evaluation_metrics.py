@@ -25,7 +25,7 @@ import pytest
 
 from contracts.interactions import Interaction
 from trainer.evaluation.generators import Candidates
-from trainer.evaluation.metrics import build_test_pairs, coverage, hit_rates
+from trainer.evaluation.metrics import build_test_pairs, coverage, hit_rates, pair_hits
 from trainer.sessions import Sessions
 
 V, C, P = int(Interaction.VIEW), int(Interaction.CART), int(Interaction.PURCHASE)
@@ -135,3 +135,25 @@ def test_hit_rate_never_decreases_with_k():
     for by_k in rates.hit_rate.values():
         values = list(by_k.values())
         assert values == sorted(values) and values[-1] > 0
+
+
+def test_a_sample_of_items_keeps_each_kept_pair_whole_and_its_hit_rate_unchanged():
+    pairs = build_test_pairs(sessions(A, B))
+    assert pairs.sample_items(4, seed=1) is pairs  # no more items than asked: all of them
+    sample = pairs.sample_items(2, seed=1)
+    assert sample.n_items == 2 and set(sample.item.tolist()) < set(pairs.item.tolist())
+    assert sample.sample_items(2, seed=1) is sample
+    again = pairs.sample_items(2, seed=1)
+    assert np.array_equal(again.item, sample.item)  # seeded: the same items every time
+    for item, interaction in zip(sample.item.tolist(), sample.interaction.tolist(), strict=True):
+        for target in (V, C, P):
+            assert h_of(sample, item, interaction, target) == h_of(pairs, item, interaction, target)
+    full = pair_hits(pairs, LISTS, ks=(1, 3))
+    part = pair_hits(sample, LISTS, ks=(1, 3))
+    for label, h in part.h.items():
+        rows = [
+            int(np.flatnonzero((pairs.item == i) & (pairs.interaction == x))[0])
+            for i, x in zip(sample.item.tolist(), sample.interaction.tolist(), strict=True)
+        ]
+        assert np.array_equal(h, full.h[label][rows])
+    assert set(np.unique(sample.event_item).tolist()) == set(sample.item.tolist())

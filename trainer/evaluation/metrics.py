@@ -56,6 +56,34 @@ class TestPairs:
     def __len__(self) -> int:
         return len(self.item)
 
+    @property
+    def n_items(self) -> int:
+        """Distinct items among the pairs: the queries a generator answers."""
+        return len(np.unique(self.item))
+
+    def sample_items(self, max_items: int, seed: int) -> TestPairs:
+        """The pairs of at most ``max_items`` of their items, drawn uniformly with ``seed``
+        (all of them when there are no more). Whole items are kept, with all their pairs and H
+        entries, so each pair's hit rate is unchanged and the mean over the sample estimates
+        the mean over all pairs without bias; the queries, hence the cost of scoring, stop
+        growing with the log."""
+        items = np.unique(self.item)
+        if len(items) <= max_items:
+            return self
+        chosen = np.random.default_rng(seed).choice(items, max_items, replace=False)
+        keep = np.isin(self.item, chosen)
+        new_index = np.cumsum(keep) - 1
+        h_keep = keep[self.h_pair]
+        return TestPairs(
+            item=self.item[keep],
+            interaction=self.interaction[keep],
+            h_pair=new_index[self.h_pair[h_keep]],
+            h_item=self.h_item[h_keep],
+            h_interaction=self.h_interaction[h_keep],
+            h_count=self.h_count[h_keep],
+            event_item=self.event_item[np.isin(self.event_item, chosen)],
+        )
+
     @cached_property
     def bootstrap(self) -> Bootstrap:
         """The resamples of these pairs that every model scored on them shares."""
