@@ -51,8 +51,12 @@ def train(
     with stage("choose"):  # fits on the validation split: its own stages are logged inside
         choice = choose(event_log, config, progress)
     models = fit(event_log, choice.config, progress)
+    with stage("popular"):
+        popular = popular_items(event_log, choice.config.popular)
+    data = data_statistics(event_log, models)
+    del event_log  # the rest needs the models alone: free the events before indexing
     with store.stage(on_step=on_step) as staged:
-        fields = write_version(staged.path, event_log, models, choice, progress)
+        fields = write_trained(staged.path, models, choice, popular, data, progress)
         with stage("publish"):
             version = staged.publish(fields, keep=config.publish.keep_versions)
     log.info("published %s into %s", version, artifacts_dir)
@@ -98,16 +102,6 @@ def train_prepared(
     return version
 
 
-def write_version(
-    out: Path, event_log: EventLog, models: Models, choice: Choice, progress: bool
-) -> dict[str, Any]:
-    """Write every file of a version into ``out``; return the manifest fields."""
-    with stage("popular"):
-        popular = popular_items(event_log, choice.config.popular)
-    data = data_statistics(event_log, models)
-    return write_trained(out, models, choice, popular, data, progress)
-
-
 def write_trained(
     out: Path,
     models: Models,
@@ -151,10 +145,9 @@ def write_trained(
     threads = resolve_threads(config.sgns.threads)
     with stage("hnsw"):
         indexes = build_indexes(sources, out, config.index, threads, config.sgns.seed, progress)
-    item_queries = models.items.input if models.items is not None else None
     with stage("neighbour tables"):
         tables = build_tables_for(
-            out, indexes, vocab, pairs_in, config, threads, progress, item_queries, cold
+            out, indexes, vocab, config, threads, progress, models.items is not None, len(cold)
         )
     popular.write(out / artifacts.POPULAR)
     return {
