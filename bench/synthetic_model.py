@@ -209,21 +209,12 @@ def build_tables(
     from trainer.neighbors import build_tables_for
 
     started = time.perf_counter()
-    vocab = SimpleNamespace(token_item=tokens[:, 0], token_interaction=tokens[:, 1])
-    queries = np.load(folder / artifacts.PAIRS_IN, mmap_mode="r")
-    item_queries = np.load(folder / artifacts.ITEMS_IN, mmap_mode="r")
+    n_items = len(np.load(folder / artifacts.ITEMS_IN, mmap_mode="r"))
+    vocab = SimpleNamespace(token_interaction=tokens[:, 1], n_items=n_items)
     wanted = [t for t in _table_names(TrainConfig()) if t not in skip]
     config = TrainConfig().with_overrides({"index": {"tables": wanted}})
     threads = threads if threads > 0 else os.cpu_count() or 1
-    found = build_tables_for(
-        folder,
-        indexes,
-        vocab,
-        queries,
-        config,
-        threads,
-        item_queries=item_queries,  # type: ignore[arg-type]
-    )
+    found = build_tables_for(folder, indexes, vocab, config, threads, has_items=True)  # type: ignore[arg-type]
     seconds = round(time.perf_counter() - started, 1)
     log(f"neighbour tables {config.index.tables} (k={config.index.table_k}) in {seconds}s")
     return found, seconds
