@@ -121,11 +121,11 @@ def entity_slots(
     item_category: np.ndarray,
     first_token: int,
 ) -> np.ndarray:
-    """int64 (n_pairs_in_sessions, kinds): the entity token each pair brings before it, or -1.
+    """int32 (n_pairs_in_sessions, kinds): the entity token each pair brings before it, or -1.
 
     Columns follow ENTITY_KINDS (query, category, shop); token ids start at ``first_token``.
     """
-    slots = np.full((len(sessions.item), len(ENTITY_KINDS)), -1, np.int64)
+    slots = np.full((len(sessions.item), len(ENTITY_KINDS)), -1, np.int32)
     for k, kind in enumerate(ENTITY_KINDS):
         mine = np.flatnonzero(entities.kind == k)
         if not len(mine):

@@ -59,11 +59,12 @@ def sessionize(log: EventLog, config: SessionConfig) -> Sessions:
     n = len(log)
     if n == 0:
         return _empty()
-    row = np.arange(n)
+    row = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     if log.session is not None:
         order = np.lexsort((row, log.timestamp, log.session, log.user))
     else:
         order = np.lexsort((row, log.timestamp, log.user))
+    del row
     user = log.user[order]
     ts = log.timestamp[order]
     item = log.item[order]
@@ -82,9 +83,11 @@ def sessionize(log: EventLog, config: SessionConfig) -> Sessions:
         repeat = (item[1:] == item[:-1]) & (interaction[1:] == interaction[:-1])
         keep[1:] = ~(repeat & ~new_session[1:])
 
-    session_id = np.cumsum(new_session) - 1
+    session_id = np.cumsum(new_session, dtype=np.int64 if n >= 2**31 else np.int32) - 1
+    del new_session
     session_id, user, ts = session_id[keep], user[keep], ts[keep]
     item, interaction, log_row = item[keep], interaction[keep], order[keep]
+    del order, keep
 
     lengths = np.bincount(session_id)
     long_enough = lengths >= config.min_pairs

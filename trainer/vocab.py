@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from contracts.interactions import N_INTERACTIONS, Interaction
 from trainer.config import EntitiesConfig, VocabConfig
@@ -127,16 +129,18 @@ def encode_pairs(sessions: Sessions, vocab: Vocab, log: EventLog, implicit_max: 
     interaction, of the items its log row says were shown above it and skipped
     (``log.impressions``): at most ``implicit_max``, nearest the click first.
     """
-    rows = _row_of_item(vocab, log)[sessions.item]
-    token = np.where(rows >= 0, vocab.item_token[np.maximum(rows, 0), sessions.interaction], -1)
-    slots = token[:, None].astype(np.int64)
+    token = _pair_tokens(vocab, log, sessions)
+    slots = token[:, None]
     if len(vocab.entities):
         before = entity_slots(log, sessions, vocab.entities, item_categories(log), vocab.n_tokens)
         slots = np.concatenate([before, slots], axis=1)
     width = slots.shape[1]
-    corpus, kept = _compact(slots.ravel(), sessions.offsets * width, vocab.size, dedupe=False)
     if not implicit_max:
-        return corpus
+        return _compact(slots.ravel(), sessions.offsets * width, vocab.size, dedupe=False)[0]
+    corpus, kept = _compact(
+        slots.ravel(), sessions.offsets * width, vocab.size, dedupe=False, with_index=True
+    )
+    assert kept is not None
     position, negative = _implicit_negatives(sessions, vocab, log, token, implicit_max)
     at = np.full(len(slots) * width, -1, np.int64)
     at[kept] = np.arange(len(kept))
@@ -148,6 +152,16 @@ def encode_pairs(sessions: Sessions, vocab: Vocab, log: EventLog, implicit_max: 
     offsets = np.zeros(len(corpus.tokens) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     return replace(corpus, implicit=(offsets, negative.astype(np.int32)))
+
+
+def _pair_tokens(vocab: Vocab, log: EventLog, sessions: Sessions) -> np.ndarray:
+    """int32: the pair token of every session position, -1 outside the vocabulary (4 bytes a
+    position, and as little as that in passing: this runs over every event of the log)."""
+    rows = _row_of_item(vocab, log)[sessions.item]
+    token = np.full(len(rows), -1, np.int32)
+    known = np.flatnonzero(rows >= 0)
+    token[known] = vocab.item_token[rows[known], sessions.interaction[known]]
+    return token
 
 
 def _implicit_negatives(
@@ -188,30 +202,36 @@ def _row_of_item(vocab: Vocab, log: EventLog) -> np.ndarray:
 
 
 def _vocab_rows(vocab: Vocab, item_ids: np.ndarray) -> np.ndarray:
-    """Vocab row of each of ``item_ids``, -1 for ids outside the vocabulary."""
-    index = {item_id: row for row, item_id in enumerate(vocab.item_ids)}
-    return np.array([index.get(i, -1) for i in item_ids], dtype=np.int64)
+    """int32 vocab row of each of ``item_ids``, -1 for ids outside the vocabulary (a hash join
+    in Arrow: no Python object per id)."""
+    if not len(item_ids):
+        return np.zeros(0, np.int32)
+    found = pc.index_in(pa.array(item_ids, pa.string()), value_set=pa.array(vocab.item_ids))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def _compact(
-    token: np.ndarray, offsets: np.ndarray, n_tokens: int, dedupe: bool
-) -> tuple[Corpus, np.ndarray]:
+    token: np.ndarray, offsets: np.ndarray, n_tokens: int, dedupe: bool, with_index: bool = False
+) -> tuple[Corpus, np.ndarray | None]:
     """Drop -1 tokens (and consecutive repeats), then sessions left with fewer than 2 tokens.
 
-    Also returns, per corpus token, its index in ``token``.
+    With ``with_index``, also returns, per corpus token, its index in ``token``. Session ids are
+    int32 and the index is made only when asked: this runs over every event of the log.
     """
-    session = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    session = np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets))
     keep = token >= 0
     if dedupe:
-        same = np.zeros(len(token), dtype=bool)
-        same[1:] = (token[1:] == token[:-1]) & (session[1:] == session[:-1])
-        keep &= ~same
-    index = np.flatnonzero(keep)
-    token, session = token[keep], session[keep]
+        keep[1:] &= (token[1:] != token[:-1]) | (session[1:] != session[:-1])
+    index = np.flatnonzero(keep) if with_index else None
+    token, session = token[keep].astype(np.int32, copy=False), session[keep]
+    del keep
     lengths = np.bincount(session, minlength=len(offsets) - 1)
     long_enough = lengths >= 2
     rows = long_enough[session]
-    token, index = token[rows].astype(np.int32), index[rows]
+    del session
+    token = token[rows]
+    if index is not None:
+        index = index[rows]
     kept_lengths = lengths[long_enough]
     new_offsets = np.zeros(len(kept_lengths) + 1, dtype=np.int64)
     np.cumsum(kept_lengths, out=new_offsets[1:])
