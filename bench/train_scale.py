@@ -150,6 +150,7 @@ def main() -> None:
             "  artifacts: "
             + ", ".join(f"{k} {v / 1e6:,.0f} MB" for k, v in run["artifact_bytes"].items())
         )
+        write(args.out, runs, {})  # each size as it finishes: a long run leaves what it measured
     sizes = sorted(runs)
     summary = {}
     for what in ("wall_seconds", "peak_rss_mb"):
@@ -158,8 +159,12 @@ def main() -> None:
                          "at_100M": a + b * 1e8, "at_1B": a + b * 1e9}  # fmt: skip
         print(f"{what}: {a:,.1f} + {b * 1e6:,.2f} per million events → "
               f"100M: {a + b * 1e8:,.0f}, 1B: {a + b * 1e9:,.0f}")  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": runs, "fit": summary}, indent=2) + "\n")
+    write(args.out, runs, summary)
+
+
+def write(out: Path, runs: dict[int, dict[str, Any]], summary: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"runs": runs, "fit": summary}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
