@@ -42,10 +42,8 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import signal
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -54,11 +52,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # demo, from the checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from contracts import artifacts
-from demo.processes import Children, StopSignal
 
 from serve_ceiling import ceiling
 from serve_open_loop import measure, reload_test, step_load, sustained
-from serve_world import Service, describe_model, fill_histories, machine, sanity, say, start_redis
+from serve_world import Service, describe_model, machine, redis_world, sanity, say, write_results
 from serve_wrk import run_wrk
 from synthetic_model import ensure_version
 
@@ -92,48 +89,36 @@ def main() -> None:
     results["model"] = describe_model(models, version)
     say(f"model {version}: {results['model']['pairs']:,} pairs, {results['model']['mb']} MB")
 
-    children = Children(StopSignal())
-    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
-        try:
-            work = Path(tmp)
-            redis_url = start_redis(children, work)
-            results["histories"] = fill_histories(redis_url, models, version, args.users)
-            say(f"histories: {results['histories']}")
-            with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as generator:
-                service = Service(children, work, models, redis_url, args.live_indexes)
-                results["service"] = service.start()
-                say(f"service ready: {results['service']}")
-                results["sanity"] = sanity(service.port, args.users)
-                results["rss_after_load"] = service.rss()
-                results["steps"] = step_load(service, generator, args)
-                budget = [s for s in results["steps"] if sustained(s, args.stop_p99_ms)]
-                goal = [s for s in results["steps"] if sustained(s, GOAL_P99_MS)]
-                best = max((s["rate"] for s in budget), default=0)
-                results["max_sustained_rps"] = {
-                    f"p99<={args.stop_p99_ms:g}ms": best,
-                    f"p99<={GOAL_P99_MS:g}ms": max((s["rate"] for s in goal), default=0),
-                }
-                results["wrk"] = run_wrk(service, args.users, args.step_seconds, work)
-                if best:
-                    for share in (0.5, 0.8):
-                        rate = max(1, round(best * share))
-                        results[f"at_{int(share * 100)}pct"] = measure(
-                            service, generator, rate, args.step_seconds, args.users
-                        )
-                    results["rss_after_steps"] = service.rss()
-                    results["reload"] = reload_test(
-                        service, generator, models, best // 2, args.users
+    with redis_world(models, version, args.users, "serve-load-") as world:
+        children, work, redis_url, results["histories"] = world
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as generator:
+            service = Service(children, work, models, redis_url, args.live_indexes)
+            results["service"] = service.start()
+            say(f"service ready: {results['service']}")
+            results["sanity"] = sanity(service.port, args.users)
+            results["rss_after_load"] = service.rss()
+            results["steps"] = step_load(service, generator, args)
+            budget = [s for s in results["steps"] if sustained(s, args.stop_p99_ms)]
+            goal = [s for s in results["steps"] if sustained(s, GOAL_P99_MS)]
+            best = max((s["rate"] for s in budget), default=0)
+            results["max_sustained_rps"] = {
+                f"p99<={args.stop_p99_ms:g}ms": best,
+                f"p99<={GOAL_P99_MS:g}ms": max((s["rate"] for s in goal), default=0),
+            }
+            results["wrk"] = run_wrk(service, args.users, args.step_seconds, work)
+            if best:
+                for share in (0.5, 0.8):
+                    rate = max(1, round(best * share))
+                    results[f"at_{int(share * 100)}pct"] = measure(
+                        service, generator, rate, args.step_seconds, args.users
                     )
-                    results["rss_after_reload"] = service.rss()
-                service.stop()
-            version = artifacts.read_current(models) or version
-            results["ceiling"] = ceiling(models, version, redis_url, args)
-        finally:
-            children.stop_all()
-    results["wall_seconds"] = round(time.perf_counter() - started, 1)
-    results["machine"]["load_average_at_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+                results["rss_after_steps"] = service.rss()
+                results["reload"] = reload_test(service, generator, models, best // 2, args.users)
+                results["rss_after_reload"] = service.rss()
+            service.stop()
+        version = artifacts.read_current(models) or version
+        results["ceiling"] = ceiling(models, version, redis_url, args)
+    write_results(results, args.out, started)
     summary(results)
     say(f"wrote {args.out} ({results['wall_seconds']}s)")
 

@@ -8,9 +8,12 @@ import os
 import random
 import re
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ import numpy as np
 from contracts import artifacts
 from contracts.interactions import Interaction
 from contracts.redis_keys import history_key
-from demo.processes import Children
+from demo.processes import Children, StopSignal
 from demo.redis import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +43,14 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "load_average_at_start": os.getloadavg(),
     }
+
+
+def write_results(results: dict[str, Any], out: Path, started: float) -> None:
+    """The benchmark's results as JSON, with its wall time and the load average at its end."""
+    results["wall_seconds"] = round(time.perf_counter() - started, 1)
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def describe_model(models: Path, version: str) -> dict[str, Any]:
@@ -113,29 +124,49 @@ def _distinct_rows(rng: np.random.Generator, among: np.ndarray, n: int, width: i
 
 
 class Service:
-    """``python -m service --workers 2`` on a free port, its log, its workers' /proc."""
+    """``python -m service --workers N`` (2 by default) on a free port, its log, its workers'
+    /proc. ``env`` adds or overrides service settings; ``name`` tells several services apart
+    (their log and metrics folder)."""
 
     def __init__(
-        self, children: Children, work: Path, models: Path, redis_url: str, live_indexes: str
+        self,
+        children: Children,
+        work: Path,
+        models: Path,
+        redis_url: str,
+        live_indexes: str,
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+        name: str = "service",
     ) -> None:
         self.children, self.work, self.port = children, work, free_port()
-        self.log = work / "service.log"
-        self.env = os.environ | {
-            "ARTIFACTS_DIR": str(models),
-            "REDIS_URL": redis_url,
-            "RELOAD_INTERVAL_SECONDS": "1",
-            "LIVE_INDEXES": live_indexes,
-            "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
-            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent), str(ROOT)]),
-        }
-        (work / "metrics").mkdir()
+        self.name, self.worker_count = name, workers
+        self.log = work / f"{name}.log"
+        self.metrics_dir = work / ("metrics" if name == "service" else f"metrics-{name}")
+        self.env = (
+            os.environ
+            | {
+                "ARTIFACTS_DIR": str(models),
+                "REDIS_URL": redis_url,
+                "RELOAD_INTERVAL_SECONDS": "1",
+                "LIVE_INDEXES": live_indexes,
+                "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+                "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent), str(ROOT)]),
+            }
+            | (env or {})
+        )
+        self.metrics_dir.mkdir()
         self._read_to, self._loads = 0, []
 
     def start(self, timeout: float = 600) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)]
         started = time.perf_counter()
         self.child = self.children.start(
-            "service", [*cmd, "--workers", "2"], env=self.env, log=self.log, grace_seconds=15
+            self.name,
+            [*cmd, "--workers", str(self.worker_count)],
+            env=self.env,
+            log=self.log,
+            grace_seconds=15,
         )
         self.proc = self.child.process
         while time.perf_counter() - started < timeout:
@@ -144,7 +175,7 @@ class Service:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2):
                     pass
-                if len(self.loads()) >= 2:
+                if len(self.loads()) >= self.worker_count:
                     break
             except OSError:
                 pass
@@ -188,18 +219,11 @@ class Service:
         return found
 
     def workers(self) -> list[int]:
-        """The uvicorn worker pids: children of the master that are not helper processes."""
-        pids = []
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                text = status.read_text()
-                cmdline = (status.parent / "cmdline").read_bytes()
-            except OSError:
-                continue
-            ppid = re.search(r"PPid:\s*(\d+)", text)
-            if ppid and int(ppid.group(1)) == self.proc.pid and b"resource_tracker" not in cmdline:
-                pids.append(int(status.parent.name))
-        return sorted(pids)
+        """The uvicorn worker pids: children of the master that are not helper processes (the
+        master itself with one worker: it serves)."""
+        if self.worker_count == 1:
+            return [self.proc.pid]
+        return [pid for pid, cmd in children_of(self.proc.pid) if b"resource_tracker" not in cmd]
 
     def rss(self) -> dict[str, dict[str, int]]:
         """VmHWM (peak), VmRSS, RssAnon (private), RssFile (mapped files, shared with the other
@@ -241,6 +265,40 @@ class Service:
             short = name.split("_")[1] + (f":{key.group(1)}" if key else "")
             found[f"{short}:{kind}"] += float(value)
         return found
+
+
+def children_of(parent: int) -> list[tuple[int, bytes]]:
+    """(pid, command line) of every live child process of ``parent``, by pid."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = re.search(r"PPid:\s*(\d+)", text)
+        if ppid and int(ppid.group(1)) == parent:
+            found.append((int(status.parent.name), cmdline))
+    return sorted(found)
+
+
+@contextmanager
+def redis_world(
+    models: Path, version: str, users: int, prefix: str
+) -> Iterator[tuple[Children, Path, str, dict[str, Any]]]:
+    """A temporary work folder and a redis-server holding ``users`` histories of ``version``'s
+    items: (children, folder, Redis URL, what the histories hold). Every child process started
+    in it is stopped on exit, Ctrl-C or error."""
+    children = Children(StopSignal())
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        try:
+            work = Path(tmp)
+            redis_url = start_redis(children, work)
+            histories = fill_histories(redis_url, models, version, users)
+            say(f"histories: {histories}")
+            yield children, work, redis_url, histories
+        finally:
+            children.stop_all()
 
 
 def sanity(port: int, users: int) -> dict[str, Any]:

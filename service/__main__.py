@@ -65,6 +65,8 @@ def main() -> None:
         log_config=None,
         access_log=False,
         timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
+        backlog=settings.backlog,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
     if args.workers == 1:
         uvicorn.Server(config).run()

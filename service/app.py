@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
-from service import errors, logs, merge, tracing
+from service import errors, logs, merge, runtime_monitor, tracing
 from service.auth import Access, openapi_security
 from service.hidden import HiddenItems
 from service.history import HistoryStore
@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tracing.start(settings)  # this worker's span exporter, when an OTLP endpoint is set
+        runtime_monitor.GC_PAUSES.install()  # GC pauses and loop lag: service/runtime_monitor.py
+        collector = runtime_monitor.GarbageCollector(settings.gc_freeze, settings.gc_threshold0)
         registry = ModelRegistry(
             settings.artifacts_dir,
             settings.ef_search,
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pin=settings.pin_version,
             canary_version=settings.canary_version,
             canary_percent=settings.canary_percent,
+            after_load=collector.freeze,
         )
         await run_in_threadpool(merge.warm)
         await run_in_threadpool(registry.reload)
@@ -61,9 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refresh = asyncio.create_task(hidden.keep_fresh(store))
         app.state.settings, app.state.registry, app.state.store = settings, registry, store
         app.state.hidden = hidden
+        collector.start()  # thresholds, and the first freeze: imports, app, model, pools
+        lag = asyncio.create_task(runtime_monitor.watch_loop_lag())
         yield
         refresh.cancel()
+        lag.cancel()
         registry.stop()
+        collector.stop()
+        runtime_monitor.GC_PAUSES.remove()
         await store.close()
         tracing.stop()
 

@@ -111,6 +111,25 @@ MODEL_LOAD_SECONDS = Gauge(
     "Time to verify, load and warm the served version.",
     multiprocess_mode="liveall",
 )
+PAUSES = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+GC_PAUSE_SECONDS = Histogram(
+    "ic_gc_pause_seconds",
+    "Pauses of the cyclic garbage collector (every thread of a worker stops), by generation "
+    "(service/runtime_monitor.py).",
+    ["generation"],
+    buckets=PAUSES,
+)
+LOOP_LAG_SECONDS = Histogram(
+    "ic_event_loop_lag_seconds",
+    "How late a worker's event loop ran a 50 ms timer: time it was blocked (a slow callback, a GC "
+    "pause, the GIL held by another thread) or without a CPU.",
+    buckets=PAUSES,
+)
+LOOP_LAG_MAX = Gauge(
+    "ic_event_loop_lag_max_seconds",
+    "The largest event-loop lag of each worker over the last 60 to 120 seconds.",
+    multiprocess_mode="liveall",
+)
 INDEX_SIZE = Gauge(
     "ic_index_items", "Items in each index of the served version.", ["index"],
     multiprocess_mode="liveall",

@@ -8,7 +8,8 @@ whole life, so in-flight requests finish on the old model while new ones get the
 nothing is ever mutated in place. A version that fails is refused: the failure is logged and
 counted, the old model keeps serving, and that version is not retried until ``CURRENT`` changes
 or a reload is forced. A watcher thread calls ``reload()`` every ``interval`` seconds, off the
-request path.
+request path. After a version loads, ``after_load`` runs (the app's ``gc.freeze()``:
+service/runtime_monitor.py).
 
 The versions live in a folder or in an object store (``contracts/storage.py``). From an object
 store a new version is first downloaded into the instance's cache folder (every sha256 checked
@@ -33,7 +34,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -75,6 +76,7 @@ class ModelRegistry:
         pin: str | None = None,
         canary_version: str | None = None,
         canary_percent: float = 0.0,
+        after_load: Callable[[], None] | None = None,
     ) -> None:
         self.location = storage.parse_location(artifacts_dir)
         self.pin = pin
@@ -83,6 +85,7 @@ class ModelRegistry:
         self.ef_search = ef_search
         self.live_indexes = live_indexes
         self.jitter_seconds = jitter_seconds
+        self.after_load = after_load  # called once a version (served or canary) is loaded
         self.coordinator = ReloadCoordinator(runtime_dir)
         # the local folder the served versions are read from (the cache for a remote store)
         self.cache: ArtifactCache | None = None
@@ -155,9 +158,14 @@ class ModelRegistry:
         before loading a new version (the watcher's jitter; an asked-for reload does not wait).
         """
         with self._lock:
+            canary = self._canary
             result = self._reload_served(force, stagger)
             if self.canary_version is not None and self._canary is None:
                 self._reload_canary(self.canary_version, force)
+            if self.after_load is not None and (
+                result.result == "loaded" or self._canary is not canary
+            ):
+                self.after_load()  # (the replaced model is no longer referenced here)
             if self._canary is None:
                 return result
             return ReloadResult(result.result, result.version, result.detail, self._canary.version)

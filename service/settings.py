@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     # uvicorn kills a worker whose health ping goes unanswered this long; loading a large
     # version holds the GIL for seconds inside hnswlib, which must not look like a hang.
     worker_healthcheck_seconds: int = Field(120, ge=1, le=3600)
+    # Connections waiting to be accepted, per worker socket (the kernel caps it at
+    # net.core.somaxconn), and how long an idle keep-alive connection is kept open.
+    backlog: int = Field(2048, ge=1, le=65535)
+    keep_alive_seconds: int = Field(5, ge=1, le=3600)
+    # The garbage collector (service/runtime_monitor.py): gc.freeze() after start-up and after
+    # each model load, so full collections skip what was loaded; the young generation's
+    # collection threshold (net allocations of containers; Python's is 700, which collects
+    # every few requests: docs/benchmarks.md "Latency spread").
+    gc_freeze: bool = True
+    gc_threshold0: int = Field(10_000, ge=100, le=1_000_000)
     # Shared by the workers of one instance; python -m service makes one when WORKERS > 1.
     prometheus_multiproc_dir: Path | None = None
     # The trainer's --artifacts: a folder (read-only) or s3://bucket/prefix (contracts/storage.py).

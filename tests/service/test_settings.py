@@ -34,6 +34,12 @@ def test_environment_variables_set_every_field(monkeypatch):
         ("KEY_PREFIX", "bad prefix"),
         ("SEEDS_PER_MODULE", "0"),
         ("LIVE_INDEXES", "view,teleport"),
+        ("GC_THRESHOLD0", "10"),
+        ("GC_THRESHOLD0", "many"),
+        ("GC_THRESHOLD0", ""),
+        ("GC_FREEZE", "maybe"),
+        ("BACKLOG", "0"),
+        ("KEEP_ALIVE_SECONDS", "0"),
     ],
 )
 def test_impossible_values_are_refused_naming_the_setting(monkeypatch, name, value):
@@ -56,3 +62,10 @@ def test_impossible_values_are_refused_naming_the_setting(monkeypatch, name, val
 def test_live_indexes_are_all_none_or_a_list_of_names(monkeypatch, value, expected):
     monkeypatch.setenv("LIVE_INDEXES", value)
     assert Settings().live_index_names == expected
+
+
+def test_the_garbage_collector_settings_default_to_a_freeze_and_a_raised_threshold(monkeypatch):
+    assert (Settings().gc_freeze, Settings().gc_threshold0) == (True, 10_000)
+    monkeypatch.setenv("GC_THRESHOLD0", "700")
+    monkeypatch.setenv("GC_FREEZE", "false")
+    assert (Settings().gc_freeze, Settings().gc_threshold0) == (False, 700)
