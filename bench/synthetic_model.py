@@ -298,24 +298,20 @@ def _noise(rng: np.random.Generator, n: int, dim: int, scale: float = PAIR_NOISE
 
 
 def _popular(score: np.ndarray, category: np.ndarray, item_ids: list[str]) -> Popular:
-    """``popular.json``: the top 500 overall and the top 100 per category (trainer defaults)."""
-    order = np.lexsort((np.arange(len(score)), -score))
+    """The popular lists (``popular/``, arrays): the top 500 overall and the top 100 per
+    category, ranked as the trainer ranks them."""
+    from trainer.config import PopularConfig
+    from trainer.popular import rank_popular
 
-    def entry(row: int) -> tuple[str, float]:
-        return item_ids[row], round(float(score[row]), 3)
-
-    by_category: dict[str, list[tuple[str, float]]] = {}
-    for row in order.tolist():
-        ranked = by_category.setdefault(str(category[row]), [])
-        if len(ranked) < 100:
-            ranked.append(entry(row))
-    return Popular([entry(r) for r in order[:500].tolist()], by_category)
+    config = PopularConfig(top_overall=500, top_per_category=100)
+    category_ids = np.array([str(c) for c in range(CATEGORIES)], dtype=object)
+    return rank_popular(score, category, np.array(item_ids, dtype=object), category_ids, config)
 
 
 def manifest_fields(
     world: dict[str, Any], config: dict[str, Any], indexes: list[Any], seed: int
 ) -> dict[str, Any]:
-    """Every manifest field the trainer's ``write_version`` fills, with synthetic values."""
+    """Every manifest field the trainer's ``write_trained`` fills, with synthetic values."""
     tokens = int(world["token_count"].sum())
     per_interaction = world["pairs_per_interaction"]
     stats = {"tokens": tokens, "seconds": 0.0, "threads": 1, "epochs": 0}

@@ -36,6 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from contracts import artifacts
+from contracts.popular import Popular
 
 from synthetic_model import ensure_sampled
 
@@ -116,21 +117,28 @@ def say(message: str) -> None:
 
 
 def format_1_copy(models: Path, version: str) -> Path:
-    """A hard-linked copy of ``version`` as catalogue format 1 (schema 1, no ``catalog/``), in
-    an artifacts folder of its own beside ``models``; returns that folder."""
+    """A hard-linked copy of ``version`` as catalogue format 1 (schema 1, no ``catalog/``, the
+    popular lists as ``popular.json``), in an artifacts folder of its own beside ``models``;
+    returns that folder."""
     root = models.with_name(f"{models.name}-format1")
     folder = artifacts.version_dir(root, version)
     if folder.is_dir():
         return root
     origin = artifacts.version_dir(models, version)
     raw = json.loads((origin / artifacts.MANIFEST).read_text(encoding="utf-8"))
-    raw["files"] = {n: e for n, e in raw["files"].items() if not n.startswith("catalog/")}
+    arrays = ("catalog/", artifacts.POPULAR + "/")
+    raw["files"] = {n: e for n, e in raw["files"].items() if not n.startswith(arrays)}
     raw["schema_version"] = 1
     stage = folder.with_name(f".tmp-{version}")
     shutil.rmtree(stage, ignore_errors=True)
     for name in raw["files"]:
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         os.link(origin / name, stage / name)
+    lists = Popular.open(origin / artifacts.POPULAR).to_json()  # schema 1 has popular.json
+    (stage / artifacts.POPULAR_JSON).write_text(json.dumps(lists), encoding="utf-8")
+    raw["files"][artifacts.POPULAR_JSON] = artifacts.file_entry(
+        stage / artifacts.POPULAR_JSON
+    ).model_dump()
     (stage / artifacts.MANIFEST).write_text(json.dumps(raw, indent=2), encoding="utf-8")
     stage.rename(folder)
     return root

@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts import popular
 from contracts.catalog import ENTITY_KINDS
 from contracts.interactions import LABELS
 from contracts.manifest import (  # noqa: F401 (re-exported: one import for users)
@@ -62,9 +63,10 @@ CURRENT = "CURRENT"
 CURRENT_TMP = "CURRENT.tmp"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
-SCHEMA_VERSION = 2
-"""2: the catalogue also as arrays (CATALOG_*; docs/artifacts.md). Versions of 1 still load."""
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+"""2: the catalogue also as arrays (CATALOG_*); 3: the popular lists as arrays (POPULAR) instead
+of POPULAR_JSON (docs/artifacts.md). Versions of 1 and 2 still load."""
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 
 ITEMS = "items.tsv"
 """``item_id<TAB>category_id`` per line; line ``i`` is item index ``i``."""
@@ -74,7 +76,13 @@ PAIRS_IN = "embeddings/pairs.in.npy"
 PAIRS_OUT = "embeddings/pairs.out.npy"
 ITEMS_IN = "embeddings/items.in.npy"
 ITEMS_OUT = "embeddings/items.out.npy"
-POPULAR = "popular.json"
+POPULAR = "popular"
+"""Folder of the popular lists as arrays (schema 3 on): contracts/popular.py's layout."""
+POPULAR_FILES = tuple(f"{POPULAR}/{name}" for name in popular.FILES)
+"""Every file of POPULAR, relative to the version folder."""
+POPULAR_JSON = "popular.json"
+"""The popular lists of a version of schema 1 or 2: ``{"overall": [{"item_id", "score"}],
+"by_category": {...}}``, converted at load (contracts/popular.py's ``from_json``)."""
 CATALOG_ITEMS = "catalog/items"
 """String table (contracts/strings.py) of the item ids by row: ``catalog/items.{bytes,offsets.npy,
 hash.npy,order.npy}``."""

@@ -1,14 +1,15 @@
 """A published version: the one reader of a version's files, and the writer of its model files.
 
 ``PublishedVersion.open`` verifies the manifest (every file's size and, unless told otherwise,
-sha256), reads the catalogue, memory-maps the vectors and neighbour tables, reads the popular
-items, and checks that all of them agree on shapes; it raises ``VersionRefused`` naming every
+sha256), reads the catalogue, memory-maps the vectors, neighbour tables and popular lists, and
+checks that all of them agree on shapes; it raises ``VersionRefused`` naming every
 problem. The service builds its model on it (``service/model.py``: live indexes, lookups), and
 ``evaluate --artifacts`` scores it (``trainer/evaluation/published.py``). Arrays are read-only
 memory maps, so workers of one host share their pages.
 
 Optional parts, absent from older versions, read as empty: entity tokens (``entities.tsv``),
-cold-item category vectors (``cold/``), the no-interaction vectors, neighbour tables.
+cold-item category vectors (``cold/``), the no-interaction vectors, neighbour tables. A
+version of schema 1 or 2 has ``popular.json`` instead of ``popular/``, converted at load.
 
 ``write_model_files`` writes the catalogue and the embeddings where ``open`` reads them; the
 trainer (``trainer/pipeline.py``) and the serving benchmark's synthetic versions
@@ -102,7 +103,7 @@ class PublishedVersion:
                 cold_categories=cold_categories,
                 cold_vectors=cold_vectors,
                 tables=_tables(folder, manifest),
-                popular=Popular.read(folder / artifacts.POPULAR),
+                popular=_popular(folder, manifest),
             )
         except (
             artifacts.ArtifactError,
@@ -228,6 +229,17 @@ def _catalog(folder: Path, manifest: Manifest) -> CatalogArrays:
             else StringTable.build([])
         ),
     )
+
+
+def _popular(folder: Path, manifest: Manifest) -> Popular:
+    """The popular lists: memory-mapped arrays (``popular/``, schema 3), or, for a version of
+    schema 1 or 2, its ``popular.json`` converted in memory (slower, private to the worker)."""
+    if manifest.schema_version < 3:
+        return Popular.from_json(folder / artifacts.POPULAR_JSON)
+    unlisted = [name for name in artifacts.POPULAR_FILES if name not in manifest.files]
+    if unlisted:  # what is listed has been verified; what is not could be anything
+        raise artifacts.ArtifactError(f"{unlisted[0]} is missing from the version's files")
+    return Popular.open(folder / artifacts.POPULAR)
 
 
 def _cold(folder: Path, manifest: Manifest) -> tuple[list[str], np.ndarray]:

@@ -150,6 +150,19 @@ class StringTable:
         pairs = zip(starts.tolist(), ends.tolist(), strict=True)
         return [blob[a:b].decode("utf-8") for a, b in pairs]
 
+    def span(self, start: int, stop: int) -> list[str]:
+        """The strings of rows ``start`` to ``stop - 1`` (in range), from one slice of the
+        bytes: the cheapest read of consecutive rows (a popular list is a run of them)."""
+        bounds = self.offsets[start : stop + 1].tolist()
+        if len(bounds) < 2:
+            return []
+        first = bounds[0]
+        text = self._blob[first : bounds[-1]].decode("utf-8")
+        if text.isascii():
+            return [text[a - first : b - first] for a, b in pairwise(bounds)]
+        blob = self._blob
+        return [blob[a:b].decode("utf-8") for a, b in pairwise(bounds)]
+
     def rows_of(self, keys: Sequence[str]) -> np.ndarray:
         """int64: the row of each key, -1 for a key the table does not hold."""
         found = np.full(len(keys), -1, np.int64)

@@ -26,7 +26,7 @@ from contracts import artifacts
 from contracts.blend import BlendRule
 from contracts.catalog import ENTITY_KINDS, CatalogArrays, Column
 from contracts.manifest import Manifest
-from contracts.popular import Popular
+from contracts.popular import Popular, Ranked
 from contracts.published import NeighborTable, PublishedVersion, VersionRefused
 from contracts.search import HnswSearch
 from contracts.strings import StringTable
@@ -44,7 +44,8 @@ class Model:
     """Everything a request needs from one version, read-only.
 
     The catalogue is arrays, memory-mapped from a version of catalogue format 2 (shared by the
-    workers of a host through the page cache): no Python object per item, pair or entity. Look
+    workers of a host through the page cache): no Python object per item, pair or entity; so
+    are the popular lists from a version of schema 3 (``contracts/popular.py``). Look
     ids up with ``rows_of`` / ``row_of`` and render rows with ``item_ids_of`` / ``item_id``.
     """
 
@@ -60,6 +61,7 @@ class Model:
     indexes: dict[str, HnswSearch]  # interaction, entity kind or ITEM_INDEX → live index
     tables: dict[tuple[str, str], NeighborTable]  # (seed, target) labels → table
     popular: Popular
+    popular_row: np.ndarray  # int32 per category code: its row in popular.categories, -1: none
     load_seconds: float
 
     @property
@@ -140,6 +142,13 @@ class Model:
         """The category id of an item row, None for none."""
         code = int(self.catalog.item_category_code[row])
         return None if code < 0 else self.catalog.categories[code]
+
+    def popular_of(self, row: int) -> Ranked | None:
+        """The popular list of an item row's category, None without a category or a list:
+        found by the category's code (``popular_row``), where an id would be hashed."""
+        code = int(self.catalog.item_category_code[row])
+        at = int(self.popular_row[code]) if code >= 0 else -1
+        return None if at < 0 else self.popular.list_at(at)
 
     def entity_token_of(self, kind: str, entity_id: str) -> int | None:
         """The pair-model token of an entity, None when the version has no such entity."""
@@ -250,6 +259,7 @@ def load_model(
         indexes=indexes,
         tables=files.tables,
         popular=files.popular,
+        popular_row=files.popular.categories.rows_of(list(catalog.categories)).astype(np.int32),
         load_seconds=0.0,
     )
     _warm(model)

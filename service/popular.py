@@ -13,10 +13,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 
 from contracts.interactions import Interaction
+from contracts.popular import Ranked
 from service.model import Model
 from service.reasons import POPULAR, Because, Candidate
-
-PopularList = list[tuple[str, float]]
 
 
 def popular(
@@ -30,12 +29,9 @@ def popular(
     """The fallback: popular items of ``categories`` in turns, then overall ones; with a
     category filter, of the ``only`` categories alone; never those in ``blocked`` or ``skip``."""
     chosen = dict.fromkeys(c for c in categories if only is None or c in only)
-    lists = [
-        (Because("popular", None, None, c), model.popular.by_category[c])
-        for c in chosen
-        if model.popular.by_category.get(c)
-    ]
-    return fill(model, lists, k, set(blocked), only, skip)
+    lists = [(Because("popular", None, None, c), model.popular.of_category(c)) for c in chosen]
+    kept = [(because, ranked) for because, ranked in lists if ranked]
+    return fill(model, kept, k, set(blocked), only, skip)
 
 
 def seed_categories(
@@ -44,15 +40,18 @@ def seed_categories(
     rows: Sequence[int],
     seed_interaction: Interaction,
     cold: Mapping[str, str],
-) -> list[tuple[Because, PopularList]]:
+) -> list[tuple[Because, Ranked]]:
     """Each seed with a category that has popular items, newest first: the ``because`` of its
     backfill and its category's popular items. A known seed's category is the catalogue's (of
     its item row in ``rows``), a cold seed's the one the caller passed."""
     lists = []
+    category: str | None
     for seed, row in zip(seeds, rows, strict=True):
-        category = cold[seed] if seed in cold else model.category_of(row)
-        ranked = model.popular.by_category.get(category) if category is not None else None
-        if ranked:
+        if seed in cold:
+            category, ranked = cold[seed], model.popular.of_category(cold[seed])
+        else:
+            category, ranked = model.category_of(row), model.popular_of(row)
+        if ranked and category is not None:
             because = Because("popular_in_category", seed, seed_interaction.label, category)
             lists.append((because, ranked))
     return lists
@@ -60,7 +59,7 @@ def seed_categories(
 
 def fill(
     model: Model,
-    lists: list[tuple[Because, PopularList]],
+    lists: list[tuple[Because, Ranked]],
     n: int,
     taken: set[str],
     only: frozenset[str] | None = None,
@@ -75,11 +74,9 @@ def fill(
         overall = Because("popular", None, None, None)
         everywhere = ((item, score, overall) for item, score in model.popular.overall)
     else:
-        allowed = [
-            (Because("popular", None, None, c), model.popular.by_category.get(c, []))
-            for c in sorted(only)
-        ]
-        everywhere = _in_turns(allowed, taken)
+        of = model.popular.of_category
+        allowed = [(Because("popular", None, None, c), of(c)) for c in sorted(only)]
+        everywhere = _in_turns([(b, r) for b, r in allowed if r is not None], taken)
     for item, score, because in chain(_in_turns(lists, taken), everywhere):
         if len(found) == n:
             break
@@ -90,20 +87,18 @@ def fill(
 
 
 def _in_turns(
-    lists: list[tuple[Because, PopularList]], taken: set[str]
+    lists: list[tuple[Because, Ranked]], taken: set[str]
 ) -> Iterator[tuple[str, float, Because]]:
     """Round robin over the lists: each turn, every list's next item not yet ``taken`` (read
-    as the caller adds to it), so two seeds of one category share its list."""
-    cursors = [0] * len(lists)
-    while True:
-        more = False
-        for s, (because, ranked) in enumerate(lists):
-            at = cursors[s]
-            while at < len(ranked) and ranked[at][0] in taken:
-                at += 1
-            cursors[s] = at + 1
-            if at < len(ranked):
-                more = True
-                yield ranked[at][0], ranked[at][1], because
-        if not more:
-            return
+    as the caller adds to it), so two seeds of one category share its list. Each list is read
+    through its iterator, which decodes a few ids at a time: only about those looked at."""
+    turn = [(because, iter(ranked)) for because, ranked in lists]
+    while turn:
+        going = []
+        for because, entries in turn:
+            for item, score in entries:
+                if item not in taken:
+                    going.append((because, entries))
+                    yield item, score, because
+                    break
+        turn = going

@@ -31,26 +31,34 @@ def rank_popular(
     config: PopularConfig,
 ) -> Popular:
     """The items with a positive ``score`` (one per log item code), best first, ties by code;
-    ``item_category``: each item's category code (-1: none). The Spark engine
+    ``item_category``: each item's category code (-1: none), categories in code order. Scores
+    are rounded to 3 decimals (they were JSON numbers once; answers show them). Ranked on
+    arrays, no tuple per entry (an id string each, for the writer). The Spark engine
     (trainer/prepare/spark.py) scores in the cluster and ranks here."""
     order = np.lexsort((np.arange(len(score)), -score))
     order = order[score[order] > 0]
-    overall = [(str(item_ids[i]), round(float(score[i]), 3)) for i in order[: config.top_overall]]
+    rounded = np.round(np.asarray(score, np.float64), 3)
+    overall = order[: config.top_overall]
 
     category = item_category[order]
     ranked = order[category >= 0]
     category = category[category >= 0]
-    if not len(category):  # a log without categories (RetailRocket's events.csv)
-        return Popular(overall=overall, by_category={})
     by_cat = np.argsort(category, kind="stable")  # stable: keeps the score order inside
     ranked, category = ranked[by_cat], category[by_cat]
-    starts = np.flatnonzero(np.r_[True, category[1:] != category[:-1]])
-    ends = np.r_[starts[1:], len(category)]
-    by_category = {
-        str(category_ids[category[a]]): [
-            (str(item_ids[i]), round(float(score[i]), 3))
-            for i in ranked[a : min(b, a + config.top_per_category)]
-        ]
-        for a, b in zip(starts, ends, strict=True)
-    }
-    return Popular(overall=overall, by_category=by_category)
+    starts = np.flatnonzero(np.r_[True, category[1:] != category[:-1]])[: len(category)]
+    ends = np.r_[starts[1:], len(category)][: len(starts)]
+    lengths = np.minimum(ends - starts, config.top_per_category)
+    offsets = np.zeros(len(starts) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # entry j of list c is ranked[starts[c] + j]: positions by list, then by rank inside it
+    within = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
+    kept = ranked[np.repeat(starts, lengths) + within]
+    return Popular.from_codes(
+        item_ids,
+        overall,
+        rounded[overall],
+        np.asarray(category_ids, dtype=object)[category[starts]],
+        offsets,
+        kept,
+        rounded[kept],
+    )

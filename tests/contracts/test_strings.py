@@ -57,3 +57,10 @@ def test_a_table_whose_files_disagree_is_refused(tmp_path: Path) -> None:
     (tmp_path / table_files("t")[0]).write_bytes(b"short")
     with pytest.raises(StringTableError, match="offsets span"):
         StringTable.open(tmp_path, "t")
+
+
+def test_a_span_of_rows_is_read_from_one_slice_ascii_or_not() -> None:
+    table = StringTable.build(IDS)
+    assert table.span(0, len(IDS)) == IDS and table.span(1, 3) == ["bb", ""]
+    assert table.span(4, 6) == ["123", "a b"] and table.span(2, 2) == []
+    assert StringTable.build([]).span(0, 0) == []

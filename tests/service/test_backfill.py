@@ -69,7 +69,7 @@ def seeds_in_categories(model: Model, n: int, popular_at_least: int = 20) -> lis
     found: dict[str, str] = {}
     for item in items_with(model, VIEW):
         c = category(model, item)
-        if c not in found and len(model.popular.by_category.get(c, [])) >= popular_at_least:
+        if c not in found and len(model.popular.of_category(c) or ()) >= popular_at_least:
             found[c] = item
         if len(found) == n:
             return list(found.values())
@@ -85,7 +85,7 @@ def view_row(model: Model, item: str) -> tuple[list[str], np.ndarray]:
 
 
 def best_sellers(model: Model, of: str, without: set[str]) -> list[tuple[str, float]]:
-    return [(i, x) for i, x in model.popular.by_category[of] if i not in without]
+    return [(i, x) for i, x in model.popular.of_category(of) or () if i not in without]
 
 
 def in_category(seed: str, of: str) -> dict:

@@ -114,7 +114,7 @@ def test_a_user_without_history_gets_popular_items(client, model):
     assert body["fallback"] == "popular" and body["degraded"] is False
     (popular,) = body["modules"]
     assert popular["name"] == "popular"
-    top = [item for item, _ in model.popular.overall[:7]]
+    top = [item for item, _ in model.popular.overall.head(7)]
     assert [c["item_id"] for c in popular["candidates"]] == top
     assert all(c["because"]["reason"] == "popular" for c in popular["candidates"])
 

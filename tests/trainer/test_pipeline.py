@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 from contracts import artifacts
 from contracts.catalog import read_catalog, read_categories
 from contracts.interactions import Interaction
+from contracts.popular import Popular
 from contracts.search import HnswSearch
 from trainer.config import TrainConfig
 from trainer.evaluation.split import iso
@@ -93,10 +93,12 @@ def test_the_manifest_records_the_blend_rule_and_why_epochs_were_chosen(publishe
 
 def test_popular_items_are_published_overall_and_per_category(published):
     root, version = published
-    popular = json.loads((version_dir(root, version) / artifacts.POPULAR).read_text())
-    scores = [entry["score"] for entry in popular["overall"]]
+    folder = version_dir(root, version)
+    assert not (folder / artifacts.POPULAR_JSON).exists()  # schema 3: arrays only
+    popular = Popular.open(folder / artifacts.POPULAR)
+    scores = [score for _, score in popular.overall]
     assert scores == sorted(scores, reverse=True) and len(scores) == 500
-    assert set(popular["by_category"]) == {f"c{k:03d}" for k in range(50)}
+    assert set(popular.categories) == {f"c{k:03d}" for k in range(50)}
 
 
 def neighbour_shares(root: Path, version: str, seed: int, target: int) -> tuple[float, float]:

@@ -4,6 +4,7 @@ logs in many files, and the settings a prepared folder cannot honour."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -90,6 +91,21 @@ def test_train_refuses_a_setting_the_prepared_folder_was_not_made_with(
     config = TrainConfig().with_overrides({**SMALL, "sessions": {"gap_minutes": 10}})
     with pytest.raises(PrepareError, match=r"sessions\.gap_minutes = 10\.0"):
         train_prepared(tmp_path / "prepared", tmp_path / "a", config, progress=False)
+
+
+def test_a_prepared_folder_of_format_1_with_popular_json_still_reads(
+    events: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "prepared"
+    prepare(str(events), folder, TrainConfig(), "local", progress=False)
+    popular = fmt.read_popular(folder)
+    assert (folder / fmt.POPULAR).is_dir() and popular.to_lists()[1]
+    (folder / fmt.POPULAR_JSON).write_text(json.dumps(popular.to_json()))
+    shutil.rmtree(folder / fmt.POPULAR)
+    raw = json.loads((folder / fmt.MANIFEST).read_text())
+    (folder / fmt.MANIFEST).write_text(json.dumps({**raw, "format_version": 1}))
+    assert fmt.read_manifest(folder).raw["format_version"] == 1
+    assert fmt.read_popular(folder) == popular
 
 
 def test_prepare_never_writes_over_a_folder_it_did_not_make(events: Path, tmp_path: Path) -> None:

@@ -2,9 +2,9 @@
 
 ``python -m trainer evaluate --artifacts DIR [--version V] --events TEST_LOG --report OUT``
 reads the version exactly as the service would (verified manifest, the catalogue,
-``tokens.npy``, embeddings, ``popular.json``) and scores the generators it can rebuild from
+``tokens.npy``, embeddings, the popular lists) and scores the generators it can rebuild from
 those files: view-interaction, cart-interaction, no-interaction, the view and no-interaction
-models with cold items, popular and popular-in-category (``popular.json`` keeps
+models with cold items, popular and popular-in-category (a version keeps
 ``popular.top_per_category`` items per category, so that list may be shorter than K), plus the
 X→Y matrix; with the version's category tokens also cold items by category token. Co-purchase
 needs the training events and is not rebuilt.
@@ -24,7 +24,6 @@ import numpy as np
 from contracts import artifacts
 from contracts.catalog import CatalogArrays
 from contracts.interactions import Interaction
-from contracts.popular import Ranked
 from contracts.published import PublishedVersion
 from trainer.config import DataConfig, TrainConfig
 from trainer.evaluation.generators import CategoryVectors, Embeddings, RankedListGenerator
@@ -52,10 +51,8 @@ def evaluate_version(
     test, info = holdout(log, options.test_days, config.sessions, not_before)
     pairs = build_test_pairs(test)
 
-    by_category = popular.by_category
     codes = {item_id: c for c, item_id in enumerate(log.item_ids)}
-    listed = [item for ranked in (popular.overall, *by_category.values()) for item, _ in ranked]
-    for item_id in [*catalog.item_ids, *listed]:
+    for item_id in [*catalog.item_ids, *popular.overall_items, *popular.category_items]:
         codes.setdefault(item_id, len(codes))
     item_code = np.array([codes[i] for i in catalog.item_ids], dtype=np.int64)
     scorer = Scorer(pairs, np.sort(item_code), len(codes), options)
@@ -76,13 +73,15 @@ def evaluate_version(
     tokens = _category_tokens(catalog, pair_emb.input, category_code)
     models = scorer.embedding_models(pair_emb, item_emb, config, category, category_tokens=tokens)
     k = max(options.ks)
-    overall = _ranked([popular.overall], codes, k)
+    overall_code = np.array([codes[i] for i in popular.overall_items], dtype=np.int64)
+    overall = _ranked(np.array([0, len(overall_code)]), overall_code, k)
     models["popular"] = scorer.score(RankedListGenerator(overall, None))
-    group = {category: g for g, category in enumerate(by_category)}
+    group = {category: g for g, category in enumerate(popular.categories)}
     group_of_category = np.array([group.get(str(c), -1) for c in log.category_ids] + [-1])
     group_of_item = np.full(len(codes), -1, dtype=np.int64)
     group_of_item[: len(log.item_ids)] = group_of_category[item_categories(log)]  # -1 → last
-    ranked = _ranked(list(by_category.values()), codes, k)
+    entry_code = np.array([codes[i] for i in popular.category_items], dtype=np.int64)
+    ranked = _ranked(popular.category_offsets, entry_code, k)
     models["popular-in-category"] = scorer.score(RankedListGenerator(ranked, group_of_item))
     matrix = interaction_matrix(scorer, pair_emb, config) if options.matrix else {}
     return Evaluation(
@@ -112,12 +111,15 @@ def evaluate_version(
     )
 
 
-def _ranked(lists: list[Ranked], codes: dict[str, int], k: int) -> np.ndarray:
-    """popular.json lists as a (n_lists, k + 1) table of item codes, -1 padded."""
-    table = np.full((max(len(lists), 1), k + 1), -1, dtype=np.int64)
-    for row, ranked in enumerate(lists):
-        items = [codes[item] for item, _ in ranked[: k + 1]]
-        table[row, : len(items)] = items
+def _ranked(offsets: np.ndarray, code: np.ndarray, k: int) -> np.ndarray:
+    """Popular lists (list c: the item codes ``code[offsets[c]:offsets[c + 1]]``) as a
+    (n_lists, k + 1) table of item codes, -1 padded."""
+    n_lists = len(offsets) - 1
+    table = np.full((max(n_lists, 1), k + 1), -1, dtype=np.int64)
+    lengths = np.minimum(np.diff(offsets), k + 1)
+    at = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    which = np.repeat(np.arange(n_lists), lengths)
+    table[which, at] = code[offsets[which] + at]
     return table
 
 

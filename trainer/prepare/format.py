@@ -27,7 +27,8 @@ by a cluster and one made on a laptop read the same way::
     PREPARED/corpus/pairs/                  session int64 (order key), tokens list<int32>
                                             [, implicit list<list<int32>>]: encode_pairs
     PREPARED/corpus/items/                  session int64 (order key), tokens list<int32>
-    PREPARED/popular.json                   contracts/popular.py's file
+    PREPARED/popular/                       contracts/popular.py's folder (format 1:
+                                            popular.json, still read)
 
 Codes are the local loader's (trainer/events.py: order of first appearance in file order,
 files in name order), so sessions, vocabulary and corpus rows mean the same in both engines and
@@ -58,9 +59,12 @@ from trainer.sessions import Sessions
 from trainer.vocab import Corpus, Vocab
 
 FORMAT = "interaction-candidates/prepared"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the popular lists as contracts/popular.py's arrays (POPULAR), not POPULAR_JSON."""
+READABLE_FORMAT_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
-POPULAR = "popular.json"
+POPULAR = "popular"
+POPULAR_JSON = "popular.json"
 DICTIONARIES = ("user", "item", "category", "shop", "query")
 EVENTS, IMPRESSIONS, SESSIONS = "events", "impressions", "sessions"
 VOCAB_ITEMS, VOCAB_TOKENS, VOCAB_ENTITIES = "vocab/items", "vocab/tokens", "vocab/entities"
@@ -192,10 +196,11 @@ def read_manifest(root: Path) -> Manifest:
     if not path.is_file():
         raise PreparedError(f"{root} has no {MANIFEST}: not a prepared folder, or unfinished")
     raw = json.loads(path.read_text(encoding="utf-8"))
-    if raw.get("format") != FORMAT or raw.get("format_version") != FORMAT_VERSION:
+    if raw.get("format") != FORMAT or raw.get("format_version") not in READABLE_FORMAT_VERSIONS:
+        readable = " and ".join(map(str, READABLE_FORMAT_VERSIONS))
         raise PreparedError(
             f"{path}: format {raw.get('format')!r} version {raw.get('format_version')!r}; "
-            f"this trainer reads {FORMAT!r} version {FORMAT_VERSION}: run `prepare` again"
+            f"this trainer reads {FORMAT!r} versions {readable}: run `prepare` again"
         )
     return Manifest(raw)
 
@@ -326,7 +331,9 @@ def read_corpus(root: Path, name: str, n_tokens: int, implicit: bool = False) ->
 
 
 def read_popular(root: Path) -> Popular:
-    return Popular.read(Path(root) / POPULAR)
+    """The popular lists: memory-mapped (format 2), or a format-1 folder's ``popular.json``."""
+    old = Path(root) / POPULAR_JSON
+    return Popular.from_json(old) if old.is_file() else Popular.open(Path(root) / POPULAR)
 
 
 def statistics_of(report: LoadReport, counted: dict[str, Any], vocab: Vocab) -> dict[str, Any]:
