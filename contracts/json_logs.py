@@ -9,9 +9,11 @@ the trainer writes these with ``--log-format json`` (``trainer/logs.py``).
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import re
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import orjson
@@ -42,6 +44,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def utc_ms(created: float) -> str:
-    """``created`` (seconds since the epoch) as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
-    moment = datetime.fromtimestamp(created, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """``created`` (seconds since the epoch) as ``YYYY-MM-DDTHH:MM:SS.mmmZ``; the part to the
+    second is formatted once per second (the service writes an access line per request)."""
+    fraction, seconds = math.modf(created)  # rounded to the microsecond as datetime does
+    micros = round(fraction * 1_000_000)
+    carry, micros = divmod(micros, 1_000_000)
+    return f"{_utc_second(int(seconds) + carry)}.{micros // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

@@ -91,10 +91,11 @@ async def recommend(
         operation = "hidden"
         await hidden.update(store, history.hidden_version)
         operation = "categories"
-        categories = await cold_categories(store, model, history)
+        rows = item_rows(model, history, options)
+        categories = await cold_categories(store, model, history, rows)
     except HistoryUnavailable as exc:
         return degraded(model, options, operation, exc, hidden)
-    return answer(model, settings, history, options, categories, hidden=hidden)
+    return answer(model, settings, history, options, categories, hidden=hidden, rows=rows)
 
 
 def answer(
@@ -105,12 +106,13 @@ def answer(
     categories: dict[str, str] | None = None,
     timer: QueryTimer = metrics.ann_timer,
     hidden: HiddenItems | None = None,
+    rows: dict[str, int] | None = None,
 ) -> Answer:
     """The answer for a history already read (no I/O): both modules, else the fallback; no
-    hidden item in either."""
+    hidden item in either. ``rows``: ``item_rows``, when the caller has them already."""
     blocked = [*history.purchases, *options.exclude, *history.views, *history.carts]
     cold = categories or {}
-    rows = dict(zip(blocked, model.rows_of(blocked).tolist(), strict=True))  # one lookup
+    rows = item_rows(model, history, options) if rows is None else rows
     modules = [
         _module(model, "viewed", history.views, Interaction.VIEW, settings.viewed_targets,
                 options.k_viewed, blocked, cold, options, timer, hidden, rows),
@@ -123,7 +125,7 @@ def answer(
         fallback = _popular(model, seen, options, blocked, "cold_start", hidden)
         return Answer(model.version, [fallback], "popular", degraded=False)
     for m in modules:
-        metrics.CANDIDATES.labels(m.name, model.version).observe(len(m.candidates))
+        metrics.child(metrics.CANDIDATES, m.name, model.version).observe(len(m.candidates))
     return Answer(model.version, modules, None, degraded=False)
 
 
@@ -145,13 +147,19 @@ def degraded(
     return Answer(model.version, [fallback], "popular", True)
 
 
+def item_rows(model: Model, history: UserHistory, options: Options) -> dict[str, int]:
+    """The model row (-1: unknown) of every id an answer looks up: the purchases, the caller's
+    exclude and the seeds, in one lookup per request (each lookup has a fixed cost)."""
+    ids = [*history.purchases, *options.exclude, *history.views, *history.carts]
+    return dict(zip(ids, model.rows_of(ids).tolist(), strict=True))
+
+
 async def cold_categories(
-    store: HistoryStore, model: Model, history: UserHistory
+    store: HistoryStore, model: Model, history: UserHistory, rows: dict[str, int]
 ) -> dict[str, str]:
-    """The categories of the seeds the model does not know: one HMGET, only when there are
-    such seeds and the version has category vectors for cold items."""
-    seeds = [*history.views, *history.carts]
-    unknown = [s for s, row in zip(seeds, model.rows_of(seeds).tolist(), strict=True) if row < 0]
+    """The categories of the seeds the model does not know (``rows``: ``item_rows``): one
+    HMGET, only when there are such seeds and the version has category vectors for cold items."""
+    unknown = [s for s in (*history.views, *history.carts) if rows[s] < 0]
     if not unknown or not model.cold_row:
         return {}
     with tracing.span("history.categories"), metrics.timed(metrics.REDIS_SECONDS, "categories"):
@@ -185,7 +193,7 @@ def _module(
                 "ic.backfilled": sum(found.backfilled.values()),
             })  # fmt: skip
     for reason, count in found.backfilled.items():
-        metrics.BACKFILLED.labels(name, reason, model.version).inc(count)
+        metrics.child(metrics.BACKFILLED, name, reason, model.version).inc(count)
     return Module(name, interaction, targets, found.seeds, found.unknown_seeds, found.candidates)
 
 
@@ -208,7 +216,7 @@ def _popular(
                 "ic.model_version": model.version, "ic.reason": why, "ic.k": options.k,
                 "ic.candidates": len(found),
             })  # fmt: skip
-    metrics.CANDIDATES.labels("popular", model.version).observe(len(found))
+    metrics.child(metrics.CANDIDATES, "popular", model.version).observe(len(found))
     return Module("popular", None, (), [], [], found)
 
 

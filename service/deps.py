@@ -1,12 +1,15 @@
 """FastAPI dependencies: the objects a route needs, as ``Annotated`` aliases.
 
 They are ``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
-thread hop per dependency per request (measured: ~1 ms of CPU per candidates request).
+thread hop per dependency per request (measured: ~1 ms of CPU per candidates request). The
+candidates routes, the hot path, read the same objects with ``served`` instead: resolving four
+dependencies still costs FastAPI tens of µs of CPU per request (docs/benchmarks.md, "CPU per
+request").
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import Depends, HTTPException, Request
 
@@ -36,6 +39,22 @@ async def get_store(request: Request) -> HistoryStore:
 async def get_hidden(request: Request) -> HiddenItems:
     hidden: HiddenItems = request.app.state.hidden
     return hidden
+
+
+class Served(NamedTuple):
+    """What the app's lifespan put in its state for the routes."""
+
+    settings: Settings
+    registry: ModelRegistry
+    store: HistoryStore
+    hidden: HiddenItems
+
+
+def served(request: Request) -> Served:
+    """The app's settings, registry, store and hidden items, read from its state directly:
+    the same objects as the ``…Dep`` aliases, without FastAPI's dependency resolution."""
+    state = request.app.state
+    return Served(state.settings, state.registry, state.store, state.hidden)
 
 
 async def get_model(registry: Annotated[ModelRegistry, Depends(get_registry)]) -> Model:

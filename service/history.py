@@ -5,10 +5,10 @@ and interaction, a list of item ids, newest first, distinct, trimmed to ``length
 ``ttl_seconds`` after the last write. Beside them, one hash maps item ids to category ids: an
 event that names its item's category writes it, in the same atomic step as the history, and the
 service reads it for history items its model does not know (cold items). Every operation is one
-network round trip (a pipeline; a write takes a second one only right after Redis lost its
-script cache), bounded by a timeout: a slow Redis must cost the request a few milliseconds and a
-degraded answer, never a stalled worker. Failures surface as ``HistoryUnavailable``, which
-callers turn into the popular-items fallback.
+network round trip (a pipeline or a script run; a script takes a second one only right after
+Redis lost its script cache), bounded by a timeout: a slow Redis must cost the request a few
+milliseconds and a degraded answer, never a stalled worker. Failures surface as
+``HistoryUnavailable``, which callers turn into the popular-items fallback.
 
 Upstream systems may write the keys directly, so reading is tolerant: duplicates are dropped
 (first, i.e. newest, occurrence kept), values that are not UTF-8 are skipped, and a key holding
@@ -46,6 +46,7 @@ from redis.exceptions import (
 from contracts.interactions import Interaction
 from contracts.redis_keys import DEFAULT_PREFIX, KeyFormat, KeyLayout, check_id
 from service import metrics, redis_client
+from service.read_script import READ_SCRIPT, READ_SHA
 from service.record_script import RECORD_SCRIPT, RECORD_SHA
 from service.redis_client import Client
 
@@ -169,7 +170,8 @@ class HistoryStore:
     async def read(self, user_id: str, seeds: int = 4, purchases: int = 50) -> UserHistory:
         """The newest ``seeds`` views, favorites and carts and ``purchases`` purchases of a user.
 
-        One pipeline of four LRANGEs. Purchases are read so that callers can exclude them.
+        One script run (``READ_SCRIPT``): four LRANGEs and the hidden-items counter. Purchases
+        are read so that callers can exclude them.
         A list with duplicates (written upstream) may yield fewer than ``seeds`` distinct items.
         ValueError for an invalid user id; HistoryUnavailable when Redis fails or is slow.
         """
@@ -177,12 +179,10 @@ class HistoryStore:
             raise ValueError(f"seeds ({seeds}) and purchases ({purchases}) must be >= 0")
         wanted = {i: seeds for i in SEED_INTERACTIONS} | {Interaction.PURCHASE: purchases}
         keys = {i: self.keys.history(user_id, i) for i in wanted if wanted[i] > 0}
-        pipe = self._client.pipeline(transaction=False)
-        for interaction, key in keys.items():
-            pipe.lrange(key, 0, wanted[interaction] - 1)
-        if not self.cluster:  # in one slot, so one node answers the whole read
-            pipe.get(self.keys.hidden()[1])
-        replies = await self._bounded("read", pipe.execute(raise_on_error=False))
+        counter = [] if self.cluster else [self.keys.hidden()[1]]  # one node answers it all
+        counts = [wanted[i] for i in keys]
+        read = self._script(READ_SCRIPT, READ_SHA, [*keys.values(), *counter], counts)
+        replies = list(await self._bounded("read", read))
         version = None if self.cluster else _counter(replies.pop())
         lists = {
             i: self._distinct(key, reply)
@@ -353,6 +353,14 @@ class HistoryStore:
     async def close(self) -> None:
         """Close the client and, when it owns one (``from_url``), its connection pool."""
         await self._client.aclose()
+
+    async def _script(self, source: str, sha: str, keys: list[str], args: list[int]) -> Any:
+        """One run of a script by its ``sha``, or by its ``source`` after Redis lost its
+        script cache (a restart or SCRIPT FLUSH)."""
+        try:
+            return await self._client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self._client.execute_command("EVAL", source, len(keys), *keys, *args)
 
     def _run_script(self, runs: list[list[Write]], sha: str | None) -> Awaitable[list[Any]]:
         """One pipeline with a script run per list of writes, by ``sha`` or by source if None.

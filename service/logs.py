@@ -87,7 +87,7 @@ class RequestContext:
             seconds = time.perf_counter() - started
             template = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            metrics.REQUEST_SECONDS.labels(template, method, str(status)).observe(seconds)
+            metrics.child(metrics.REQUEST_SECONDS, template, method, str(status)).observe(seconds)
             if self.access_log or status >= 500:
                 log.info(
                     "request",

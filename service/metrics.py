@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -136,6 +137,20 @@ INDEX_SIZE = Gauge(
 )  # fmt: skip
 
 
+M = TypeVar("M", Counter, Histogram)
+_children: dict[tuple[Counter | Histogram, tuple[str, ...]], Any] = {}
+
+
+def child(metric: M, *labels: str) -> M:
+    """``metric.labels(*labels)``, looked up once per process: the request path observes
+    several labelled metrics per request, and ``labels`` takes a lock and builds its key each
+    time. Only for counters and histograms, whose children are never removed."""
+    found = _children.get((metric, labels))
+    if found is None:
+        found = _children[(metric, labels)] = metric.labels(*labels)
+    return found
+
+
 @contextmanager
 def timed(histogram: Histogram, *labels: str) -> Iterator[None]:
     """Observe the wall time of the block into ``histogram`` with ``labels``."""
@@ -143,7 +158,7 @@ def timed(histogram: Histogram, *labels: str) -> Iterator[None]:
     try:
         yield
     finally:
-        histogram.labels(*labels).observe(time.perf_counter() - started)
+        child(histogram, *labels).observe(time.perf_counter() - started)
 
 
 def ann_timer(index: str) -> AbstractContextManager[None]:

@@ -16,15 +16,7 @@ from fastapi import APIRouter, Path, Query, Request
 from contracts.redis_keys import ID_PATTERN
 from service import metrics, tracing
 from service.candidates import Answer, Options, recommend
-from service.deps import (
-    NO_MODEL,
-    HiddenDep,
-    RegistryDep,
-    SettingsDep,
-    StoreDep,
-    model_for_user,
-    reject_unknown_query,
-)
+from service.deps import NO_MODEL, model_for_user, reject_unknown_query, served
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
 from service.schemas import MAX_CATEGORIES, CandidatesOut, CandidatesQuery
@@ -52,10 +44,6 @@ GET_PARAMETERS = frozenset({"k", "k_viewed", "k_carted", "category", "offset", "
 async def candidates(
     request: Request,
     user_id: UserId,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    hidden: HiddenDep,
     k: Annotated[int | None, Query(ge=1, description="Candidates per module.")] = None,
     k_viewed: Annotated[int | None, Query(ge=1, description="…of the viewed module.")] = None,
     k_carted: Annotated[int | None, Query(ge=1, description="…of the carted module.")] = None,
@@ -71,6 +59,7 @@ async def candidates(
 ) -> FastJSONResponse:
     """Candidates inspired by the user's last views and carts, each with its reason."""
     reject_unknown_query(request, GET_PARAMETERS)
+    settings, registry, store, hidden = served(request)
     query = CandidatesQuery.model_construct(
         k=k, k_viewed=k_viewed, k_carted=k_carted, category=category, offset=offset,
         exclude=exclude or [],
@@ -90,14 +79,10 @@ async def candidates(
     responses={400: {"description": "The body is not JSON."}},
 )
 async def candidates_with_body(
-    user_id: UserId,
-    query: CandidatesQuery,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    hidden: HiddenDep,
+    request: Request, user_id: UserId, query: CandidatesQuery
 ) -> FastJSONResponse:
     """The same answer as the GET, for options too long for a URL (a long ``exclude``)."""
+    settings, registry, store, hidden = served(request)
     options = _options(settings, query, settings.exclude_max_body, "EXCLUDE_MAX_BODY", "body")
     model = model_for_user(registry, user_id)
     with metrics.timed(metrics.ANSWER_SECONDS, model.version):

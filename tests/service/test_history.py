@@ -261,6 +261,12 @@ def test_record_survives_an_emptied_script_cache(with_store: Run, raw: redis.Red
     assert history.views == ["b", "a"]
 
 
+def test_read_survives_an_emptied_script_cache(with_store: Run, raw: redis.Redis) -> None:
+    with_store(lambda s: s.record(views("u1", "a", "b")))
+    raw.script_flush()
+    assert with_store(lambda s: s.read("u1")).views == ["b", "a"]
+
+
 def test_a_read_only_replica_refusing_writes_raises_history_unavailable(
     with_store: Run, raw: redis.Redis
 ) -> None:
@@ -291,7 +297,8 @@ def round_trips(
         pool = aioredis.ConnectionPool.from_url(url, connection_class=CountingConnection)
         store = HistoryStore(aioredis.Redis.from_pool(pool), timeout_seconds=5.0)
         try:
-            await store.record(views("warm-up", "a"))  # connects and caches the script
+            await store.record(views("warm-up", "a"))  # connects and caches the scripts
+            await store.read("warm-up")
             CountingConnection.writes = 0
             before = command_calls(raw, command)
             await operation(store)
