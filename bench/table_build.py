@@ -7,8 +7,8 @@ For a published version (trained, or from bench/synthetic_model.py), the tables 
 manifest are built again (trainer/neighbors.py ``build_tables_for``) into a copy of it (hard
 links, the ``neighbors/`` folder left out) once per ``--processes`` value, with the version's
 own ``index.tables`` and ``table_k``; each build is checked to give the published tables byte
-for byte. Prints wall seconds, µs per row (= seconds per million rows), and the peak RSS of this process and of the largest
-range process, and writes the figures as JSON.
+for byte. Prints wall seconds, µs per row (= seconds per million rows), and the peak RSS of this
+process and of the largest range process, and writes the figures as JSON.
 """
 
 from __future__ import annotations
