@@ -58,7 +58,7 @@ def sessionize(log: EventLog, config: SessionConfig) -> Sessions:
     """Cut ``log`` into sessions; ties in time keep the log's row order."""
     n = len(log)
     if n == 0:
-        return _empty()
+        return empty_sessions()
     row = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     if log.session is not None:
         order = np.lexsort((row, log.timestamp, log.session, log.user))
@@ -107,7 +107,8 @@ def sessionize(log: EventLog, config: SessionConfig) -> Sessions:
     )
 
 
-def _empty() -> Sessions:
+def empty_sessions() -> Sessions:
+    """No sessions (an empty log; a model whose sessions are no longer needed)."""
     return Sessions(
         item=np.zeros(0, np.int32),
         interaction=np.zeros(0, np.int8),
