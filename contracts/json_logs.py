@@ -13,8 +13,9 @@ import functools
 import logging
 import math
 import re
+import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -41,6 +42,20 @@ class JsonFormatter(logging.Formatter):
     def context(self) -> dict[str, Any]:
         """Fields of the running context (a request's id…); none here."""
         return {}
+
+
+class StderrHandler(logging.StreamHandler):
+    """A handler on whatever ``sys.stderr`` is when a record is written (as logging's last
+    resort does): a test runner's captured stream never outlives its test in a handler, and the
+    trainer's and the service's ``configure`` recognise (and replace) each other's."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
 
 
 def utc_ms(created: float) -> str:

@@ -43,7 +43,7 @@ class JsonFormatter(json_logs.JsonFormatter):
 
 def configure(level: str) -> None:
     """Send every logger's records to stderr as JSON lines."""
-    handler = logging.StreamHandler()
+    handler = json_logs.StderrHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

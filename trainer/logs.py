@@ -8,35 +8,21 @@ is one object per line (``contracts/json_logs.py``). Text is for a person at a t
 from __future__ import annotations
 
 import logging
-import sys
-from typing import Literal, TextIO
+from typing import Literal
 
-from contracts.json_logs import JsonFormatter
+from contracts.json_logs import JsonFormatter, StderrHandler
 
 LogFormat = Literal["text", "json"]
 FORMATS: tuple[LogFormat, ...] = ("text", "json")
 TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-class _Stderr(logging.StreamHandler):
-    """A handler on whatever ``sys.stderr`` is when a record is written (as logging's last
-    resort does), so a test runner's captured stream never outlives its test in a handler."""
-
-    @property
-    def stream(self) -> TextIO:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _: object) -> None:
-        pass
-
-
 def configure(level: int, log_format: LogFormat) -> None:
     """Send every logger's records to stderr in ``log_format``, in place of an earlier
     ``configure``'s handler (others, a test runner's, stay)."""
-    handler = _Stderr()
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT))
     root = logging.getLogger()
-    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _Stderr)] + [handler]
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, StderrHandler)] + [handler]
     root.setLevel(level)
     logging.getLogger("numba").setLevel(max(level, logging.INFO))  # its DEBUG is compiler IR
