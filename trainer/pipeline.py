@@ -59,16 +59,8 @@ def train(
     with stage("popular"):
         popular = popular_items(event_log, choice.config.popular)
     data = data_statistics(event_log, models)
-    # the rest needs the vectors and the vocabulary alone: the events and the sessions go
-    del event_log
-    models = replace(models, sessions=empty_sessions())
-    release_freed_memory()
-    with store.stage(on_step=on_step) as staged:
-        fields = write_trained(staged.path, models, choice, popular, data, progress)
-        with stage("publish"):
-            version = staged.publish(fields, keep=config.publish.keep_versions)
-    log.info("published %s into %s", version, artifacts_dir)
-    return version
+    del event_log  # the rest needs the vectors and the vocabulary alone
+    return publish(store, models, choice, popular, data, progress, on_step)
 
 
 def train_prepared(
@@ -102,11 +94,28 @@ def train_prepared(
     )  # fmt: skip
     data = {**manifest.statistics, **model_statistics(models)}
     popular = fmt.read_popular(prepared)
+    return publish(store, models, choice, popular, data, progress, on_step)
+
+
+def publish(
+    store: storage.Store,
+    models: Models,
+    choice: Choice,
+    popular: Popular,
+    data: dict[str, Any],
+    progress: bool,
+    on_step: Callable[[str], None] | None,
+) -> str:
+    """Write a version of ``models`` into a stage of ``store`` and publish it; its id. The
+    sessions are dropped and the freed heap handed back first: indexing needs the vectors and
+    the vocabulary alone."""
+    models = replace(models, sessions=empty_sessions())
+    release_freed_memory()
     with store.stage(on_step=on_step) as staged:
         fields = write_trained(staged.path, models, choice, popular, data, progress)
         with stage("publish"):
-            version = staged.publish(fields, keep=config.publish.keep_versions)
-    log.info("published %s into %s", version, artifacts_dir)
+            version = staged.publish(fields, keep=choice.config.publish.keep_versions)
+    log.info("published %s into %s", version, store.location)
     return version
 
 
