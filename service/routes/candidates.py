@@ -19,6 +19,7 @@ from service.candidates import Answer, Options, recommend
 from service.deps import NO_MODEL, model_for_user, reject_unknown_query, served
 from service.errors import Unprocessable
 from service.fastjson import FastJSONResponse
+from service.quick_route import QuickQuery, quick_route
 from service.schemas import MAX_CATEGORIES, CandidatesOut, CandidatesQuery
 from service.settings import Settings
 
@@ -33,14 +34,14 @@ TITLES = {
 
 UserId = Annotated[str, Path(pattern=ID_PATTERN.pattern, description="The user's id.")]
 GET_PARAMETERS = frozenset({"k", "k_viewed", "k_carted", "category", "offset", "exclude"})
-
-
-@router.get(
-    "/v1/users/{user_id}/candidates",
-    response_model=CandidatesOut,
-    operation_id="getCandidates",
-    summary="A user's two explainable modules",
+QUICK_QUERY = QuickQuery(
+    path_ids=frozenset({"user_id"}),
+    counts={"k": 1, "k_viewed": 1, "k_carted": 1, "offset": 0},
+    id_lists=frozenset({"category", "exclude"}),
 )
+"""The GET's plain requests, which skip FastAPI's validation (service/quick_route.py)."""
+
+
 async def candidates(
     request: Request,
     user_id: UserId,
@@ -69,6 +70,17 @@ async def candidates(
     with metrics.timed(metrics.ANSWER_SECONDS, model.version):
         found = await recommend(model, store, settings, user_id, options, hidden)
     return respond(user_id, found, options)
+
+
+router.add_api_route(
+    "/v1/users/{user_id}/candidates",
+    candidates,
+    methods=["GET"],
+    response_model=CandidatesOut,
+    operation_id="getCandidates",
+    summary="A user's two explainable modules",
+    route_class_override=quick_route(QUICK_QUERY),
+)
 
 
 @router.post(
