@@ -27,16 +27,24 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record; subclasses add per-context fields in ``context``."""
 
     def format(self, record: logging.LogRecord) -> str:
+        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        message = _ANSI.sub("", record.getMessage())
+        return self.line(record.created, record.levelname, record.name, message, fields)
+
+    def line(
+        self, created: float, level: str, logger: str, message: str, fields: dict[str, Any]
+    ) -> str:
+        """The line of a record made ``created`` (epoch seconds) with these ``fields``."""
         entry: dict[str, Any] = {
-            "time": utc_ms(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": _ANSI.sub("", record.getMessage()),
+            "time": utc_ms(created),
+            "level": level,
+            "logger": logger,
+            "message": message,
         }
         entry.update(self.context())
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        entry.update(fields)
         return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
     def context(self) -> dict[str, Any]:
