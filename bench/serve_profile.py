@@ -52,7 +52,7 @@ COMPONENTS = (
         r"service/(candidates|retrieval|merge|popular|model|reasons|registry|canary)\.py"
         r"|numpy/|numba/|hnswlib",
     ),
-    ("route: parse + shape", r"service/(routes/|deps\.py|errors\.py)"),
+    ("route: parse + shape", r"service/(routes/|deps\.py|errors\.py|quick_route\.py)"),
     ("pydantic", r"pydantic"),
     ("FastAPI routing + dependencies", r"fastapi/"),
     ("Starlette (app, routing, response)", r"starlette/|service/(auth|limits)\.py"),

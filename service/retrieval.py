@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -88,9 +88,8 @@ class _Ranked:
         """Only the neighbours where ``mask`` (bool, one per neighbour) holds."""
         if mask.all():
             return self
-        return replace(
-            self, rows=self.rows[mask], scores=self.scores[mask], source=self.source[mask]
-        )
+        rows, scores, source = self.rows[mask], self.scores[mask], self.source[mask]
+        return _Ranked(self.because, rows, scores, source, self.labels, self.embedding)
 
 
 def module(
@@ -355,7 +354,9 @@ def _ranked(
     if len(parts) == 1:  # one target: rows are already distinct and best first
         rows, scores, _ = parts[0]
         valid = rows >= 0  # tables pad short rows with -1
-        rows, scores = rows[valid][:depth], scores[valid][:depth]
+        if not valid.all():
+            rows, scores = rows[valid], scores[valid]
+        rows, scores = rows[:depth], scores[:depth]
         return _Ranked(because, rows, scores, np.zeros(len(rows), np.int64), labels, embedding)
     if not parts:
         empty = np.zeros(0, np.int64)
