@@ -4,7 +4,8 @@ Parse → the user's model (the canary version for its share of users, ``ModelRe
 → ``service.candidates.recommend`` (the product's rules) → shape. This is the hot path:
 the body is built as plain dicts in the shape of ``CandidatesOut`` and sent as JSON directly
 (the schema documents it in OpenAPI, and a test checks real answers against it), instead of
-building and re-validating pydantic models per candidate.
+building and re-validating pydantic models per candidate. A plain GET (known parameters in
+their plainest form) skips FastAPI's validation too (``QUICK_QUERY``, service/quick_route.py).
 """
 
 from __future__ import annotations
