@@ -45,6 +45,7 @@ _RANK_CHUNK = 1 << 16  # H entries compared against their candidate rows at once
 class TestPairs:
     """The distinct (item, interaction) pairs of the test sessions, each with its H entries."""
 
+    __test__ = False  # a data class, not a pytest test class despite its name
     item: np.ndarray  # int64 item code of each distinct test pair
     interaction: np.ndarray  # int8
     h_pair: np.ndarray  # int64: the pair (index into item) each H entry belongs to
