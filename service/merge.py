@@ -64,6 +64,9 @@ def warm() -> None:
     fair_merge([(np.array([1, 2]), np.array([0.5, 0.4])), (np.array([2]), np.array([0.3]))], 2)
 
 
+_FIBONACCI = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 as int64: spreads rows' bits
+
+
 @njit(cache=True, nogil=True)
 def _merge_picks(rows, scores, seeds, blocked, k):  # pragma: no cover - compiled
     """Indices into the concatenated ``rows`` (grouped by ascending ``seeds``) of the picks."""
@@ -81,26 +84,31 @@ def _merge_picks(rows, scores, seeds, blocked, k):  # pragma: no cover - compile
             continue
         rank[e] = count[seeds[e]]
         count[seeds[e]] += 1
-    # credit each item to the entry with the best rank, then score, then (newer) seed
-    order = np.argsort(rows)
+    # credit each item to the entry with the best rank, then score, then (newer) seed: one
+    # open-addressing table, row → its best entry so far (sorting the rows instead cost ~15 µs
+    # of the kernel's ~25 at a few hundred entries)
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    best_of = np.full(size, -1, np.int64)
+    for e in range(n):
+        if rank[e] < 0:
+            continue
+        h = ((rows[e] * _FIBONACCI) >> 32) & (size - 1)
+        while best_of[h] >= 0 and rows[best_of[h]] != rows[e]:
+            h = (h + 1) & (size - 1)
+        best = best_of[h]
+        if (
+            best < 0
+            or rank[e] < rank[best]
+            or (rank[e] == rank[best] and scores[e] > scores[best])
+            or (rank[e] == rank[best] and scores[e] == scores[best] and seeds[e] < seeds[best])
+        ):
+            best_of[h] = e
     wins = np.zeros(n, np.bool_)
-    i = 0
-    while i < n:
-        best = -1
-        j = i
-        while j < n and rows[order[j]] == rows[order[i]]:
-            e = order[j]
-            if rank[e] >= 0 and (
-                best < 0
-                or rank[e] < rank[best]
-                or (rank[e] == rank[best] and scores[e] > scores[best])
-                or (rank[e] == rank[best] and scores[e] == scores[best] and seeds[e] < seeds[best])
-            ):
-                best = e
-            j += 1
-        if best >= 0:
-            wins[best] = True
-        i = j
+    for h in range(size):
+        if best_of[h] >= 0:
+            wins[best_of[h]] = True
     # round r: every seed's r-th credited entry, by score, then position
     kept = np.flatnonzero(wins)
     start = np.zeros(n_seeds + 1, np.int64)

@@ -83,15 +83,16 @@ def reference(lists, k, blocked):
 
 def test_the_compiled_rule_agrees_with_a_plain_reading_of_it_on_random_lists():
     rng = np.random.default_rng(5)
-    for _ in range(300):
+    for _ in range(600):
         lists = []
+        stride = int(rng.choice([1, 1 << 20, 1 << 40]))  # rows whose low bits all agree too
         for _ in range(rng.integers(1, 6)):
             n = int(rng.integers(0, 30))
-            rows = rng.choice(40, n, replace=False).astype(np.int64)
+            rows = rng.choice(40, n, replace=False).astype(np.int64) * stride
             rows[rng.random(n) < 0.1] = -1
             scores = np.round(rng.random(n), 1).astype(np.float32)  # ties happen
             lists.append((rows, np.sort(scores)[::-1].copy()))
-        blocked = set(rng.choice(40, 5).tolist())
+        blocked = set((rng.choice(40, 5) * stride).tolist())
         k = int(rng.integers(1, 60))
         seeds, positions = fair_merge(lists, k, blocked)
         assert list(zip(seeds.tolist(), positions.tolist(), strict=True)) == reference(
