@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from prometheus_client import (
@@ -151,14 +151,21 @@ def child(metric: M, *labels: str) -> M:
     return found
 
 
-@contextmanager
-def timed(histogram: Histogram, *labels: str) -> Iterator[None]:
-    """Observe the wall time of the block into ``histogram`` with ``labels``."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        child(histogram, *labels).observe(time.perf_counter() - started)
+class timed:  # lower case: used as a function, ``with timed(…):``
+    """Observe the wall time of the block into ``histogram`` with ``labels`` (a class, not a
+    ``@contextmanager``: a request times five or six blocks, and a generator costs µs each)."""
+
+    __slots__ = ("_child", "_started")
+
+    def __init__(self, histogram: Histogram, *labels: str) -> None:
+        self._child = child(histogram, *labels)
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, *_: object) -> None:
+        self._child.observe(time.perf_counter() - self._started)
 
 
 def ann_timer(index: str) -> AbstractContextManager[None]:
