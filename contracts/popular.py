@@ -88,9 +88,16 @@ class Ranked:
 
     def head(self, n: int | None = None) -> list[tuple[str, float]]:
         """The first ``n`` entries (all with None), decoded at once."""
-        stop = self.stop if n is None else min(self.stop, self.start + max(n, 0))
-        ids = self._ids.span(self.start, stop)
-        return list(zip(ids, self.scores[: len(ids)].tolist(), strict=True))
+        return self.between(0, len(self) if n is None else n)
+
+    def between(self, first: int, last: int) -> list[tuple[str, float]]:
+        """The entries at positions ``first`` to ``last - 1`` (clipped to the list), decoded at
+        once."""
+        first, last = max(first, 0), min(last, len(self))
+        if first >= last:
+            return []
+        ids = self._ids.span(self.start + first, self.start + last)
+        return list(zip(ids, self.scores[first:last].tolist(), strict=True))
 
     def __iter__(self) -> Iterator[tuple[str, float]]:
         for at in range(self.start, self.stop, _CHUNK):

@@ -9,8 +9,7 @@ twice, nothing blocked and nothing hidden.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import chain
+from collections.abc import Iterable, Mapping, Sequence
 
 from contracts.interactions import Interaction
 from contracts.popular import Ranked
@@ -69,36 +68,71 @@ def fill(
     ones (with a category filter: those of the ``only`` categories, in turns). Adds what it
     picks to ``taken``."""
     found: list[Candidate] = []
-    everywhere: Iterator[tuple[str, float, Because]]
-    if only is None:
-        overall = Because("popular", None, None, None)
-        everywhere = ((item, score, overall) for item, score in model.popular.overall)
-    else:
-        of = model.popular.of_category
-        allowed = [(Because("popular", None, None, c), of(c)) for c in sorted(only)]
-        everywhere = _in_turns([(b, r) for b, r in allowed if r is not None], taken)
-    for item, score, because in chain(_in_turns(lists, taken), everywhere):
-        if len(found) == n:
-            break
-        if item not in taken and item not in skip:
-            taken.add(item)
-            found.append(Candidate(item, score, None, POPULAR, because))
+    _in_turns(lists, n, taken, skip, found)
+    if len(found) < n:
+        if only is None:
+            everywhere = [(Because("popular", None, None, None), model.popular.overall)]
+        else:
+            of = model.popular.of_category
+            allowed = [(Because("popular", None, None, c), of(c)) for c in sorted(only)]
+            everywhere = [(b, r) for b, r in allowed if r is not None]
+        _in_turns(everywhere, n, taken, skip, found)
     return found
 
 
 def _in_turns(
-    lists: list[tuple[Because, Ranked]], taken: set[str]
-) -> Iterator[tuple[str, float, Because]]:
-    """Round robin over the lists: each turn, every list's next item not yet ``taken`` (read
-    as the caller adds to it), so two seeds of one category share its list. Each list is read
-    through its iterator, which decodes a few ids at a time: only about those looked at."""
-    turn = [(because, iter(ranked)) for because, ranked in lists]
-    while turn:
+    lists: list[tuple[Because, Ranked]],
+    n: int,
+    taken: set[str],
+    skip: frozenset[str],
+    found: list[Candidate],
+) -> None:
+    """Round robin over the lists until ``found`` holds ``n``: each turn, every list's next
+    item not yet ``taken`` is picked (and taken), or, when it is in ``skip``, spends the list's
+    turn. Two seeds of one category share its list so. A plain loop over each list's entries,
+    decoded a growing chunk at a time (``_Place``): only about those looked at."""
+    turn = [_Place(because, ranked) for because, ranked in lists]
+    while turn and len(found) < n:
         going = []
-        for because, entries in turn:
-            for item, score in entries:
-                if item not in taken:
-                    going.append((because, entries))
-                    yield item, score, because
-                    break
+        for place in turn:
+            if len(found) == n:
+                return
+            entry = place.next_not_in(taken)
+            if entry is None:
+                continue
+            going.append(place)
+            item, score = entry
+            if item not in skip:
+                taken.add(item)
+                found.append(Candidate(item, score, None, POPULAR, place.because))
         turn = going
+
+
+class _Place:
+    """A list's place in the round robin: its entries decoded so far and the next one."""
+
+    __slots__ = ("at", "because", "entries", "ranked")
+
+    def __init__(self, because: Because, ranked: Ranked) -> None:
+        self.because, self.ranked = because, ranked
+        self.entries: list[tuple[str, float]] = []
+        self.at = 0
+
+    def next_not_in(self, taken: set[str]) -> tuple[str, float] | None:
+        """The next entry whose item is not in ``taken``; None at the list's end."""
+        entries, at = self.entries, self.at
+        while True:
+            if at == len(entries):
+                more = self.ranked.between(at, at + max(_FIRST_CHUNK, at))
+                if not more:
+                    self.at = at
+                    return None
+                entries.extend(more)
+            item, score = entries[at]
+            at += 1
+            if item not in taken:
+                self.at = at
+                return item, score
+
+
+_FIRST_CHUNK = 16  # entries a list decodes first; then as many again as it has
