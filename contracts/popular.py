@@ -63,17 +63,51 @@ _CHUNK = 16  # ids a list decodes at a time when iterated: an answer takes a few
 Entries = Sequence[tuple[str, float]]
 
 
+DECODED_ENTRIES = 65_536
+"""Decoded (id, score) entries a ``Popular`` keeps for reuse, per table (~8 MB at most)."""
+
+
+class Decoded:
+    """Runs of a string table's entries already decoded, by (first row, end row): a request's
+    backfill reads the heads of a few popular lists, in the same chunks as the requests before
+    it (docs/benchmarks.md, issue 17). Emptied when it holds ``DECODED_ENTRIES`` entries."""
+
+    __slots__ = ("entries", "runs")
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[int, int], list[tuple[str, float]]] = {}
+        self.entries = 0
+
+    def get(self, key: tuple[int, int]) -> list[tuple[str, float]] | None:
+        return self.runs.get(key)
+
+    def put(self, key: tuple[int, int], run: list[tuple[str, float]]) -> None:
+        if self.entries + len(run) > DECODED_ENTRIES:
+            self.runs.clear()
+            self.entries = 0
+        self.runs[key] = run
+        self.entries += len(run)
+
+
 class Ranked:
     """One ranked list, best first: rows ``start:stop`` of a string table and their scores.
     ``len``, ``item(i)`` / ``score(i)`` by position, and iteration over (item id, score) pairs,
     decoded a few at a time as they are read."""
 
-    __slots__ = ("_ids", "scores", "start", "stop")
+    __slots__ = ("_decoded", "_ids", "scores", "start", "stop")
 
-    def __init__(self, ids: StringTable, start: int, stop: int, scores: np.ndarray) -> None:
+    def __init__(
+        self,
+        ids: StringTable,
+        start: int,
+        stop: int,
+        scores: np.ndarray,
+        decoded: Decoded | None = None,
+    ) -> None:
         self._ids = ids
         self.start, self.stop = start, stop
         self.scores = scores  # float64, one per position
+        self._decoded = decoded  # the table's runs decoded already, shared by its lists
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -87,17 +121,24 @@ class Ranked:
         return float(self.scores[at])
 
     def head(self, n: int | None = None) -> list[tuple[str, float]]:
-        """The first ``n`` entries (all with None), decoded at once."""
-        return self.between(0, len(self) if n is None else n)
+        """The first ``n`` entries (all with None), decoded at once: a list of one's own."""
+        return list(self.between(0, len(self) if n is None else n))
 
     def between(self, first: int, last: int) -> list[tuple[str, float]]:
         """The entries at positions ``first`` to ``last - 1`` (clipped to the list), decoded at
-        once."""
+        once, or reused: the list may be shared, so it is read, never changed."""
         first, last = max(first, 0), min(last, len(self))
         if first >= last:
             return []
-        ids = self._ids.span(self.start + first, self.start + last)
-        return list(zip(ids, self.scores[first:last].tolist(), strict=True))
+        key = (self.start + first, self.start + last)
+        decoded = self._decoded
+        run = decoded.get(key) if decoded is not None else None
+        if run is None:
+            ids = self._ids.span(*key)
+            run = list(zip(ids, self.scores[first:last].tolist(), strict=True))
+            if decoded is not None:
+                decoded.put(key, run)
+        return run
 
     def __iter__(self) -> Iterator[tuple[str, float]]:
         for at in range(self.start, self.stop, _CHUNK):
@@ -124,6 +165,7 @@ class Popular:
         self.category_offsets = category_offsets
         self.category_items = category_items
         self.category_scores = category_scores
+        self._decoded = Decoded(), Decoded()  # the overall list's, the category lists'
 
     @classmethod
     def from_codes(
@@ -165,7 +207,8 @@ class Popular:
 
     @property
     def overall(self) -> Ranked:
-        return Ranked(self.overall_items, 0, len(self.overall_items), self.overall_scores)
+        items, scores = self.overall_items, self.overall_scores
+        return Ranked(items, 0, len(items), scores, self._decoded[0])
 
     def of_category(self, category: str) -> Ranked | None:
         """The list of ``category``; None for a category without one."""
@@ -180,7 +223,8 @@ class Popular:
     def list_at(self, row: int) -> Ranked:
         """The list of the category at ``row`` of ``categories``."""
         start, stop = int(self.category_offsets[row]), int(self.category_offsets[row + 1])
-        return Ranked(self.category_items, start, stop, self.category_scores[start:stop])
+        scores = self.category_scores[start:stop]
+        return Ranked(self.category_items, start, stop, scores, self._decoded[1])
 
     def to_lists(self) -> tuple[list[tuple[str, float]], dict[str, list[tuple[str, float]]]]:
         """Everything decoded, as Python lists (tests, tools; never on a request's path)."""

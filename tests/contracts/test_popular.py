@@ -55,6 +55,21 @@ def test_a_long_list_iterates_in_chunks_in_order():
     assert list(popular.of_category("c") or ()) == ranked[::-1]
 
 
+def test_decoded_runs_are_reused_bounded_and_never_handed_out_to_change(monkeypatch):
+    monkeypatch.setattr(layout, "DECODED_ENTRIES", 40)
+    ranked = [(f"i{n}", float(100 - n)) for n in range(100)]
+    popular = Popular.build(ranked, {"c": ranked[::-1]})
+    first = popular.overall.between(0, 16)
+    assert popular.overall.between(0, 16) is first and first == ranked[:16]  # reused
+    head = popular.overall.head(16)
+    head.append(("mine", 0.0))  # a head is the caller's own list
+    assert popular.overall.between(0, 16) == ranked[:16]
+    assert popular.of_category("c").between(16, 32) == ranked[::-1][16:32]  # its own runs
+    popular.overall.between(16, 48)  # past the bound: the runs so far are let go
+    assert popular.overall.between(0, 16) is not first
+    assert popular.overall.between(0, 16) == ranked[:16]
+
+
 def test_no_lists_at_all_round_trip(tmp_path):
     Popular.build([], {}).write(tmp_path / "popular")
     assert Popular.open(tmp_path / "popular").to_lists() == ([], {})
