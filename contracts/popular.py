@@ -64,7 +64,7 @@ Entries = Sequence[tuple[str, float]]
 
 
 DECODED_ENTRIES = 65_536
-"""Decoded (id, score) entries a ``Popular`` keeps for reuse, per table (~8 MB at most)."""
+"""Decoded (id, score) entries a ``Popular`` keeps for reuse, per table (~10 MB at most)."""
 
 
 class Decoded:
