@@ -16,6 +16,8 @@ from contracts.popular import Ranked
 from service.model import Model
 from service.reasons import POPULAR, Because, Candidate
 
+_FIRST_CHUNK = 16  # entries a list decodes first; then as many again as it has
+
 
 def popular(
     model: Model,
@@ -133,6 +135,3 @@ class _Place:
             if item not in taken:
                 self.at = at
                 return item, score
-
-
-_FIRST_CHUNK = 16  # entries a list decodes first; then as many again as it has
