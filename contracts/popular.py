@@ -141,10 +141,8 @@ class Ranked:
         return run
 
     def __iter__(self) -> Iterator[tuple[str, float]]:
-        for at in range(self.start, self.stop, _CHUNK):
-            ids = self._ids.span(at, min(at + _CHUNK, self.stop))
-            first = at - self.start
-            yield from zip(ids, self.scores[first : first + len(ids)].tolist(), strict=True)
+        for first in range(0, len(self), _CHUNK):
+            yield from self.between(first, first + _CHUNK)
 
 
 class Popular:

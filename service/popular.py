@@ -94,7 +94,7 @@ def _in_turns(
     turn. Two seeds of one category share its list so. A plain loop over each list's entries,
     decoded a growing chunk at a time (``_Place``): only about those looked at."""
     turn = [_Place(because, ranked) for because, ranked in lists]
-    while turn and len(found) < n:
+    while turn:
         going = []
         for place in turn:
             if len(found) == n:
